@@ -1,0 +1,111 @@
+"""The ``geopulse`` command: one entry point for every job.
+
+    geopulse simulate --start 2020-03-01 --days 30 --subscribers 5000 --seed 1 --dirt 0.01 --out DIR
+    geopulse docs                 write the data dictionary from schemas/
+    geopulse where                say where the outputs are and what they hold
+    geopulse bench [--events N]   benchmarks, JSON results in data/bench/
+"""
+
+import argparse
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+from jobs.common.config import REPO_ROOT, Paths, city_config_path
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
+
+
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0: {text}")
+        return value
+    return parse
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 0.2:
+        raise argparse.ArgumentTypeError(f"dirt rate must be within 0..0.2: {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="geopulse", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="city config YAML (default: $GEOPULSE_CITY or Almaty)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("simulate", help="generate the synthetic city into the landing folder")
+    s.add_argument("--start", type=_date, default=date(2020, 3, 1))
+    s.add_argument("--days", type=_positive(int), default=30)
+    s.add_argument("--subscribers", type=_positive(int), default=5000)
+    s.add_argument("--events-per-day", type=_positive(float), default=50.0,
+                   help="mean events per subscriber per day (CDR ~2-3, xDR ~90; default 50)")
+    s.add_argument("--seed", type=int, default=42)
+    s.add_argument("--dirt", type=_rate, default=0.0, help="rate of injected defects (0 = clean)")
+    s.add_argument("--health-scale", type=_positive(float), default=1.0,
+                   help="multiplies ambulance and pharmacy volumes")
+    s.add_argument("--operator-start", type=_date, default=None,
+                   help="first day of operator feeds (default: --start)")
+    s.add_argument("--operator-days", type=int, default=None,
+                   help="days of operator feeds (default: to the end; 0 = none)")
+    s.add_argument("--chunk-subscribers", type=_positive(int), default=200_000)
+    s.add_argument("--out", type=Path, default=None, help="landing folder (default: $GEOPULSE_LANDING)")
+    s.add_argument("--clean", action="store_true", help="empty the landing folder first")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("docs", help="write the data dictionary (schemas/data_dictionary.md)")
+    sub.add_parser("where", help="say where the outputs are and what they hold")
+
+    b = sub.add_parser("bench", help="benchmarks; JSON results in $GEOPULSE_BENCH")
+    b.add_argument("--events", type=_positive(int), action="append",
+                   help="events per city-day (repeatable; default: the full ladder)")
+    b.add_argument("--repeats", type=_positive(int), default=3)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.config:
+        os.environ["GEOPULSE_CITY"] = str(Path(args.config).resolve())
+    paths = Paths.from_env()
+
+    if args.command == "simulate":
+        from jobs.simulate.city import params_from_args, run_simulation, summary_text
+
+        out = args.out or paths.landing
+        result = run_simulation(params_from_args(args), out, clean=args.clean,
+                                config_path=city_config_path(), progress=not args.quiet)
+        print(summary_text(result))
+        return 0
+    if args.command == "docs":
+        from jobs.common.dictionary import write_dictionary
+
+        target = REPO_ROOT / "schemas" / "data_dictionary.md"
+        write_dictionary(target)
+        print(f"data dictionary: {target}")
+        return 0
+    if args.command == "where":
+        from jobs.simulate.city import where_text
+
+        print(where_text(paths))
+        return 0
+    if args.command == "bench":
+        from jobs.bench.run import run_benchmarks
+
+        run_benchmarks(paths.bench, args.events, repeats=args.repeats)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
