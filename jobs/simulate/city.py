@@ -73,7 +73,7 @@ def run_simulation(params: SimParams, landing: Path, *, clean: bool = False,
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
-    manifest = build_manifest(ctx, results, seconds)
+    manifest = build_manifest(ctx, results)
     path = landing / "manifest.json"
     path.write_text(json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False, default=str),
                     encoding="utf-8")
@@ -98,7 +98,7 @@ def summary_text(result: SimulationResult) -> str:
         f"{m['period']['operator_days']} days from {m['period']['operator_start']})",
         f"  subscribers     {p['subscribers']:,} over {len(m['operators'])} operators",
         f"  operator events {m['totals']['operator_events']:,} "
-        f"({_human(m['totals']['operator_events_per_second'])} events/s)",
+        f"({_human(m['totals']['operator_events'] / max(result.seconds, 1e-9))} events/s overall)",
         "  files per feed:",
     ]
     for feed, info in sorted(m["feeds"].items()):

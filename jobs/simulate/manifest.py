@@ -1,0 +1,176 @@
+"""Assemble ``manifest.json``: what was generated and the ground truth tests check against.
+
+Top-level keys:
+  params, period, city, operators   the run's parameters and the city as configured
+  feeds                             per feed: file count, data rows written (dirt included), paths
+  totals                            operator events (clean, as simulated) and rows written
+  dirt                              every injected defect: feed, file, day, kind, rows, detail
+  ground_truth                      the facts tests check the pipeline against:
+      lags                  per signal, best lag vs infections and vs reported cases
+                            (lag_days > 0: the signal leads), plus mobility vs reported cases
+      restriction_effects   per restriction, district type and day type: trips per person
+                            (change_pct) and stay-put share (change_pp), as modelled and as
+                            realised by the simulated subscribers (``observed``)
+      residents             per district: population, subscribers per operator, people per subscriber
+      home_work_sample      sampled subscribers: keys per month, true home/work H3 res-8 cells
+      network_changes       the renamed and the moved cell
+  truth                             per feed, the exact generated counts per day and district
+Nothing in the manifest depends on the clock, so equal inputs give an identical file.
+"""
+
+from collections import defaultdict
+
+import pandas as pd
+
+from jobs.simulate.context import FeedResult, SimContext
+from jobs.simulate.lags import best_lag
+
+MIN_DAYS_FOR_MOBILITY_LAG = 56
+
+
+def _city_mobility(mobility: dict) -> pd.DataFrame:
+    """City-level daily trips per person and stay-put share from per-district truth."""
+    rows = []
+    for day, by_district in mobility.items():
+        n = sum(v["subscribers"] for v in by_district.values())
+        if n == 0:
+            continue
+        rows.append({
+            "day": pd.Timestamp(day),
+            "subscribers": n,
+            "trips_per_person": sum(v["trips_per_person"] * v["subscribers"] for v in by_district.values()) / n,
+            "stay_put_share": sum(v["stay_put_share"] * v["subscribers"] for v in by_district.values()) / n,
+        })
+    return pd.DataFrame(rows).set_index("day").sort_index() if rows else pd.DataFrame()
+
+
+def _observed_effects(ctx: SimContext, mobility: dict, restriction: dict) -> dict:
+    """Realised effect of one restriction: restricted days vs unrestricted days of the same
+    day type in the operator window, per home-district type (subscriber-weighted means)."""
+    cal = ctx.calendar
+    kinds = {d.name: d.kind for d in ctx.geo.districts}
+    acc: dict = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0, 0.0]))  # (kind, dt, state) -> sums
+    for day_text, by_district in mobility.items():
+        day = pd.Timestamp(day_text).date()
+        active = cal.active(day)
+        if active is not None and active.id != restriction["id"]:
+            continue
+        state = "restricted" if active is not None else "baseline"
+        dt = cal.day_type(day)
+        for name, v in by_district.items():
+            s = acc[(kinds[name], dt)][state]
+            s[0] += v["subscribers"]
+            s[1] += v["trips_per_person"] * v["subscribers"]
+            s[2] += v["stay_put_share"] * v["subscribers"]
+    out: dict = {}
+    for (kind, dt), states in sorted(acc.items()):
+        base, rest = states.get("baseline"), states.get("restricted")
+        if not base or not rest or base[0] == 0 or rest[0] == 0:
+            continue
+        trips_b, trips_r = base[1] / base[0], rest[1] / rest[0]
+        stay_b, stay_r = base[2] / base[0], rest[2] / rest[0]
+        out.setdefault(kind, {})[dt] = {
+            "trips_per_person": {"baseline": round(trips_b, 5), "restricted": round(trips_r, 5),
+                                 "change_pct": round(100 * (trips_r - trips_b) / trips_b, 3)},
+            "stay_put_share": {"baseline": round(stay_b, 5), "restricted": round(stay_r, 5),
+                               "change_pp": round(100 * (stay_r - stay_b), 3)},
+            "subscriber_days": {"baseline": int(base[0]), "restricted": int(rest[0])},
+        }
+    return out
+
+
+def restriction_effects(ctx: SimContext, modelled: dict, mobility: dict) -> dict:
+    out = {}
+    for rid, r in modelled.items():
+        model = {}
+        for kind, by_dt in r["by_district_type"].items():
+            for dt, m in by_dt.items():
+                trips, stay = m["trips_per_person"], m["stay_put_share"]
+                model.setdefault(kind, {})[dt] = {
+                    "trips_per_person": trips,
+                    "stay_put_share": {"baseline": stay["baseline"], "restricted": stay["restricted"],
+                                       "change_pp": round(100 * (stay["restricted"] - stay["baseline"]), 3)},
+                }
+        out[rid] = {"measure": r["measure"], "start": r["start"], "end": r["end"], "model": model,
+                    "observed": _observed_effects(ctx, mobility, {"id": rid})}
+    return out
+
+
+def mobility_lag(mobility: dict, expected_city: dict) -> dict:
+    """Best lag of city trips per person vs expected reported cases (needs a long window)."""
+    city = _city_mobility(mobility)
+    if len(city) < MIN_DAYS_FOR_MOBILITY_LAG or not expected_city:
+        return {"lag_days": None, "r": None, "edge": False,
+                "note": f"operator window shorter than {MIN_DAYS_FOR_MOBILITY_LAG} days"}
+    cases = pd.Series({pd.Timestamp(d): v["reported_cases"] for d, v in expected_city.items()}).sort_index()
+    cases = cases.loc[city.index.min():city.index.max()]
+    return best_lag(city["trips_per_person"], cases)
+
+
+def residents(ctx: SimContext, population: dict) -> dict:
+    out = {}
+    for d in ctx.geo.districts:
+        by_op = {op: counts.get(d.name, 0) for op, counts in population["subscribers_by_operator_district"].items()}
+        total = sum(by_op.values())
+        out[d.name] = {"population": d.population, "district_type": d.kind, "subscribers": by_op,
+                       "subscribers_total": total,
+                       "people_per_subscriber": round(d.population / total, 4) if total else None}
+    return out
+
+
+def build_manifest(ctx: SimContext, results: list[FeedResult]) -> dict:
+    from jobs.simulate.city import manifest_params
+
+    by_feed = {r.feed: r for r in results}
+    p = ctx.params
+    op_days = p.operator_days_list()
+    operators = [r for r in results if r.feed.startswith("operator_")]
+    network = dict(by_feed["cell_reference"].truth) if "cell_reference" in by_feed else {}
+    network.pop("generation", None)                     # wall-clock figures are not ground truth
+    morbidity = by_feed["morbidity"].truth if "morbidity" in by_feed else {}
+
+    sample = []
+    truth = {}
+    for r in results:
+        t = dict(r.truth)
+        t.pop("generation", None)                       # wall-clock figures are not ground truth
+        if r.feed.startswith("operator_"):
+            sample += [dict(s, operator=t["operator"], mcc_mnc=t["mcc_mnc"]) for s in t.pop("sample", [])]
+        truth[r.feed] = t
+
+    lags = dict(morbidity.get("lags", {}))
+    if network.get("mobility"):
+        lags["mobility_trips_per_person"] = {"vs_reported_cases": mobility_lag(
+            network["mobility"], morbidity.get("expected_city", {}))}
+
+    ground_truth = {
+        "lags": lags,
+        "lag_definition": "argmax over lags -28..+28 of the Pearson correlation of 7-day means of the "
+                          "noise-free series; lag_days > 0 means the signal leads the reference",
+        "restriction_effects": restriction_effects(ctx, network.get("restriction_effects", {}),
+                                                   network.get("mobility", {})),
+        "residents": residents(ctx, network["population"]) if "population" in network else {},
+        "home_work_sample": sample,
+        "network_changes": {k: network[k] for k in ("renamed_cell", "moved_cell") if k in network},
+    }
+    clean_events = sum(r.truth.get("events", 0) for r in operators)
+    return {
+        "generator": "geopulse simulate",
+        "params": manifest_params(p),
+        "period": {"start": p.start.isoformat(), "end": p.end.isoformat(), "days": p.days,
+                   "operator_start": op_days[0].isoformat() if op_days else None,
+                   "operator_days": len(op_days)},
+        "city": {"name": ctx.cfg["city"]["name"], "timezone": ctx.cfg["city"]["timezone"],
+                 "population": sum(d.population for d in ctx.geo.districts),
+                 "area_km2": round(ctx.geo.boundary_xy.area, 1),
+                 "districts": [{"name": d.name, "population": d.population, "district_type": d.kind,
+                                "area_km2": round(d.area_km2, 2)} for d in ctx.geo.districts]},
+        "operators": [{"name": o["name"], "mcc_mnc": o["mcc_mnc"], "market_share": o["market_share"],
+                       "feed": f"operator_{o['name']}", "format": o["format"]} for o in ctx.cfg["operators"]],
+        "feeds": {r.feed: {"files": len(r.files), "rows": r.rows, "paths": sorted(r.files)} for r in results},
+        "totals": {"operator_events": clean_events,
+                   "operator_rows_written": sum(r.rows for r in operators)},
+        "dirt": ctx.dirt_log.to_json(),
+        "ground_truth": ground_truth,
+        "truth": truth,
+    }
