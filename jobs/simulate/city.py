@@ -41,7 +41,8 @@ def _progress_bar(enabled: bool, total: int):
         return None, (lambda n: None)
     from tqdm import tqdm
 
-    bar = tqdm(total=total, unit="ev", unit_scale=True, desc="operator events", leave=False)
+    bar = tqdm(total=total, unit="ev", unit_scale=True, desc="operator events", leave=False,
+               disable=None)  # off when stderr is not a terminal
     return bar, bar.update
 
 

@@ -6,10 +6,13 @@ nothing. Grain of the output: one row per (day, district).
 Model: an SEIR per district with daily steps, coupled by a simple mixing matrix (a share of
 contacts is city-wide, the rest within the district). Transmission is
 ``R(t, d) = r0_wave1 * district_r_multiplier[d] * (1 - transmission_cut * s(t) / 100)
-* wave2(t) * awareness(t, d)`` times the susceptible share, where ``s`` is the restriction
-stringency of the calendar, ``wave2`` ramps from 1 to ``wave2_r_multiplier`` over
-``wave2_ramp_days`` from ``wave2_date`` (autumn season) and ``awareness`` damps contacts while
-local incidence is high (people are careful when they hear of many cases).
+* caution(t) * wave2(t)`` times ``(S/N) ** (1 + susceptibility_heterogeneity)``, where ``s`` is
+the restriction stringency of the calendar, ``caution`` the lasting precautions after the first
+lockdown (``caution_r_multiplier`` from ``caution_date``), ``wave2`` ramps from 1 to
+``wave2_r_multiplier`` over ``wave2_ramp_days`` from ``wave2_date`` (autumn season), and the
+heterogeneity exponent stands for the most exposed people being infected first. Seed
+infections (``seed_infections``, ``wave2_seed_infections``) are spread over the districts by
+population times their transmission multiplier.
 
 Every health signal is the expected (noise-free) count obtained by convolving new infections
 with a discretised delay distribution (named constants below). The feed generators add

@@ -75,6 +75,7 @@ def generate_health(ctx: SimContext) -> list[FeedResult]:
     pharmacy = generate_pharmacy(ctx, epi, pharmacy_network(ctx))
     morbidity = generate_morbidity(ctx, epi)
     city = expected_city(epi, ambulance, pharmacy)
+    ctx.shared["reported_cases_city"] = {d.date(): float(v) for d, v in city["reported_cases"].items()}
     morbidity.truth["lags"] = true_lags(city)
     morbidity.truth["expected_city"] = {
         d.date().isoformat(): {k: round(float(v), 3) for k, v in row.items()} for d, row in city.iterrows()}

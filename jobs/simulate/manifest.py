@@ -23,25 +23,11 @@ from collections import defaultdict
 import pandas as pd
 
 from jobs.simulate.context import FeedResult, SimContext
-from jobs.simulate.lags import best_lag
+from jobs.simulate.lags import MAX_LAG, cross_correlation, smooth
+from jobs.simulate.trajectories import district_effects, expected_day, voluntary_caution
 
 MIN_DAYS_FOR_MOBILITY_LAG = 56
-
-
-def _city_mobility(mobility: dict) -> pd.DataFrame:
-    """City-level daily trips per person and stay-put share from per-district truth."""
-    rows = []
-    for day, by_district in mobility.items():
-        n = sum(v["subscribers"] for v in by_district.values())
-        if n == 0:
-            continue
-        rows.append({
-            "day": pd.Timestamp(day),
-            "subscribers": n,
-            "trips_per_person": sum(v["trips_per_person"] * v["subscribers"] for v in by_district.values()) / n,
-            "stay_put_share": sum(v["stay_put_share"] * v["subscribers"] for v in by_district.values()) / n,
-        })
-    return pd.DataFrame(rows).set_index("day").sort_index() if rows else pd.DataFrame()
+PLATEAU_R = 0.01           # lags whose |r| is within this of the best are reported as its plateau
 
 
 def _observed_effects(ctx: SimContext, mobility: dict, restriction: dict) -> dict:
@@ -96,15 +82,59 @@ def restriction_effects(ctx: SimContext, modelled: dict, mobility: dict) -> dict
     return out
 
 
-def mobility_lag(mobility: dict, expected_city: dict) -> dict:
-    """Best lag of city trips per person vs expected reported cases (needs a long window)."""
-    city = _city_mobility(mobility)
-    if len(city) < MIN_DAYS_FOR_MOBILITY_LAG or not expected_city:
-        return {"lag_days": None, "r": None, "edge": False,
-                "note": f"operator window shorter than {MIN_DAYS_FOR_MOBILITY_LAG} days"}
+def expected_mobility(ctx: SimContext) -> pd.Series:
+    """Model expectation of city trips per person for every simulated day (population-weighted
+    over home districts): restrictions plus the voluntary response to reported cases."""
+    beh = ctx.cfg.get("behaviour", {})
+    reported = ctx.shared.get("reported_cases_city", {})
+    pop = sum(d.population for d in ctx.geo.districts)
+    out = {}
+    for day in ctx.params.all_days():
+        effects = district_effects(ctx.cfg, ctx.calendar, ctx.geo.districts, day,
+                                   voluntary_caution(ctx.cfg, reported, day))
+        dt = ctx.calendar.day_type(day)
+        out[pd.Timestamp(day)] = sum(
+            d.population * expected_day(beh, dt, {k: float(v[i]) for k, v in effects.items()})["trips_per_person"]
+            for i, d in enumerate(ctx.geo.districts)) / pop
+    return pd.Series(out).sort_index()
+
+
+def unrestricted_window(ctx: SimContext) -> tuple | None:
+    """First and last day of the longest run of days without any restriction in force."""
+    best, run = None, []
+    for day in ctx.params.all_days() + [None]:
+        if day is not None and ctx.calendar.active(day) is None:
+            run.append(day)
+            continue
+        if run and (best is None or len(run) > (best[1] - best[0]).days + 1):
+            best = (run[0], run[-1])
+        run = []
+    return best
+
+
+def mobility_lag(ctx: SimContext, expected_city: dict) -> dict:
+    """Lag of expected city trips per person vs expected reported cases, over the longest
+    stretch without restrictions (where mobility answers cases only through the voluntary
+    response), taking the strongest correlation in absolute value (mobility falls as cases rise)."""
+    window = unrestricted_window(ctx)
+    none = {"lag_days": None, "r": None, "edge": False}
+    if window is None or (window[1] - window[0]).days + 1 < MIN_DAYS_FOR_MOBILITY_LAG:
+        return none | {"note": f"no {MIN_DAYS_FOR_MOBILITY_LAG}-day stretch without restrictions"}
+    lo, hi = pd.Timestamp(window[0]), pd.Timestamp(window[1])
     cases = pd.Series({pd.Timestamp(d): v["reported_cases"] for d, v in expected_city.items()}).sort_index()
-    cases = cases.loc[city.index.min():city.index.max()]
-    return best_lag(city["trips_per_person"], cases)
+    trips = expected_mobility(ctx)
+    cc = cross_correlation(smooth(trips).loc[lo:hi], smooth(cases).loc[lo:hi], MAX_LAG)
+    if cc.isna().all():
+        return none | {"note": "no reported cases in the window"}
+    k = int(cc.abs().idxmax())
+    vr = ctx.cfg.get("behaviour", {}).get("voluntary_response", {})
+    near = cc.index[(cc.abs() >= abs(cc[k]) - PLATEAU_R).to_numpy()]
+    return {"lag_days": k, "r": round(float(cc[k]), 4), "edge": abs(k) == MAX_LAG,
+            "plateau_lag_days": [int(near.min()), int(near.max())],
+            "window": [window[0].isoformat(), window[1].isoformat()],
+            "designed_response_lag_days": -int(vr["lag_days"]) if vr else None,
+            "series": "model expectation of trips per person (restrictions + voluntary response), "
+                      "7-day means, within the window"}
 
 
 def residents(ctx: SimContext, population: dict) -> dict:
@@ -139,9 +169,9 @@ def build_manifest(ctx: SimContext, results: list[FeedResult]) -> dict:
         truth[r.feed] = t
 
     lags = dict(morbidity.get("lags", {}))
-    if network.get("mobility"):
+    if network:
         lags["mobility_trips_per_person"] = {"vs_reported_cases": mobility_lag(
-            network["mobility"], morbidity.get("expected_city", {}))}
+            ctx, morbidity.get("expected_city", {}))}
 
     ground_truth = {
         "lags": lags,

@@ -32,7 +32,7 @@ from jobs.simulate.keys import month_of, raw_imsis, raw_msisdns, subscriber_keys
 from jobs.simulate.network import Network, build_networks, write_cell_reference
 from jobs.simulate.population import build_population, place_xy, scale_factors, subscriber_counts, truth_sample
 from jobs.simulate.trajectories import (MobilityTruth, day_metrics, district_effects, restriction_effects,
-                                        simulate_day)
+                                        simulate_day, voluntary_caution)
 
 PART_ROWS = 5_000_000
 GZIP_LEVEL = 1
@@ -295,7 +295,8 @@ class _Run:
         lo, hi = self.pop.operator_range(oi)
         keys, cells = self.keys(name, lo, hi, day), self.cells(name, nd, lo, hi)
         day_type = ctx.calendar.day_type(day)
-        effects = district_effects(ctx.cfg, ctx.calendar, ctx.geo.districts, day)
+        caution = voluntary_caution(ctx.cfg, ctx.shared.get("reported_cases_city", {}), day)
+        effects = district_effects(ctx.cfg, ctx.calendar, ctx.geo.districts, day, caution)
         midnight = local_midnight_utc_ms(day, self.tz)
         part_no, n_day = 0, 0
         for c0 in range(lo, hi, max(1, int(ctx.params.chunk_subscribers))):

@@ -75,26 +75,32 @@ class PharmacyNetwork:
         return sorted(out)
 
 
+def _near_centre(ctx: SimContext, j: int, centres: list[dict], n: int, rng: np.random.Generator):
+    """n points of district j around its business centres (Gaussian, sd = centre radius)."""
+    xs, ys = np.empty(n), np.empty(n)
+    for k in range(n):
+        c = centres[k % len(centres)]
+        cx, cy = ctx.geo.proj.to_xy(c["lat"], c["lon"])
+        while True:
+            x, y = rng.normal(float(cx), c["radius_km"]), rng.normal(float(cy), c["radius_km"])
+            if ctx.geo.district_index([x], [y])[0] == j:
+                break
+        xs[k], ys[k] = x, y
+    return xs, ys
+
+
 def _locations(ctx: SimContext, counts: np.ndarray, rng: np.random.Generator):
-    geo = ctx.geo
+    """Pharmacy positions (x, y), district index and near-a-business-centre flag."""
     xs, ys, dist, near = [], [], [], []
-    centres = ctx.cfg.get("business_centres", [])
     for j, n in enumerate(counts):
-        d = geo.districts[j]
-        mine = [c for c in centres if c["district"] == d.name]
+        mine = [c for c in ctx.cfg.get("business_centres", []) if c["district"] == ctx.geo.districts[j].name]
         n_near = int(round(n * NEAR_CENTRE_SHARE)) if mine else 0
-        x, y = geo.sample_in_district(j, n - n_near, rng, centre_sigma_km=2.0, centre_share=0.6)
-        px, py = [x], [y]
-        for k in range(n_near):
-            c = mine[k % len(mine)]
-            cx, cy = geo.proj.to_xy(c["lat"], c["lon"])
-            while True:
-                tx, ty = rng.normal(float(cx), c["radius_km"]), rng.normal(float(cy), c["radius_km"])
-                if geo.district_index([tx], [ty])[0] == j:
-                    break
-            px.append(np.array([tx])), py.append(np.array([ty]))
-        xs.append(np.concatenate(px)), ys.append(np.concatenate(py))
-        dist.append(np.full(n, j)), near.append(np.r_[np.zeros(n - n_near, bool), np.ones(n_near, bool)])
+        x, y = ctx.geo.sample_in_district(j, n - n_near, rng, centre_sigma_km=2.0, centre_share=0.6)
+        bx, by = _near_centre(ctx, j, mine, n_near, rng)
+        xs += [x, bx]
+        ys += [y, by]
+        dist.append(np.full(n, j))
+        near.append(np.r_[np.zeros(n - n_near, bool), np.ones(n_near, bool)])
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(dist), np.concatenate(near)
 
 

@@ -12,7 +12,7 @@ consecutive stays), stay-put (never left home), km travelled, radius of gyration
 """
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 
@@ -53,13 +53,41 @@ def response_for(behaviour: dict, measure: str | None, district_kind: str, strin
     return {"commute": 1 - 0.6 * s, "visit": 1 - 0.7 * s, "errand": 1 - 0.4 * s, "add_stay_home": 0.4 * s}
 
 
-def district_effects(cfg: dict, calendar, districts, day: date) -> dict[str, np.ndarray]:
-    """Per home district: the response multipliers in force on ``day``."""
+def with_caution(effect: dict, caution: float) -> dict:
+    """Fold the voluntary response ``caution`` (0..1) into a restriction effect: fewer visits
+    and errands, more people staying home; commuting is left to the restrictions."""
+    if caution <= 0:
+        return effect
+    return {**effect,
+            "visit": effect["visit"] * (1 - caution),
+            "errand": effect["errand"] * (1 - caution / 2),
+            "add_stay_home": 1 - (1 - effect["add_stay_home"]) * (1 - caution / 2)}
+
+
+def voluntary_caution(cfg: dict, reported_city: dict, day: date) -> float:
+    """Voluntary response on ``day`` (behaviour.voluntary_response) from the city's expected
+    reported cases per day (``{date: cases}``, 7-day trailing mean taken here)."""
+    vr = cfg.get("behaviour", {}).get("voluntary_response")
+    if not vr or not reported_city:
+        return 0.0
+    seen = day - timedelta(days=int(vr["lag_days"]))
+    window = [reported_city.get(seen - timedelta(days=i)) for i in range(7)]
+    window = [w for w in window if w is not None]
+    if not window:
+        return 0.0
+    population = sum(d["population"] for d in cfg["districts"])
+    per_100k = float(np.mean(window)) / population * 1e5
+    return float(vr["max_response"]) * min(1.0, per_100k / float(vr["saturation_per_100k"]))
+
+
+def district_effects(cfg: dict, calendar, districts, day: date, caution: float = 0.0) -> dict[str, np.ndarray]:
+    """Per home district: the response multipliers in force on ``day`` (restrictions plus the
+    voluntary response ``caution``)."""
     beh = cfg.get("behaviour", {})
     out = {k: np.empty(len(districts)) for k in NO_EFFECT}
     for i, d in enumerate(districts):
         r = calendar.active(day, d.name)
-        eff = response_for(beh, r.measure if r else None, d.kind, r.stringency if r else 0.0)
+        eff = with_caution(response_for(beh, r.measure if r else None, d.kind, r.stringency if r else 0.0), caution)
         for k in NO_EFFECT:
             out[k][i] = eff[k]
     return out

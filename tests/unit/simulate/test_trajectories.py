@@ -132,3 +132,24 @@ def test_day_metrics_on_a_hand_made_day():
     a = truth.days["all"][WORKING.isoformat()]
     assert a["A"]["trips_per_person"] == 2 and a["B"]["stay_put_share"] == 1 and a["A"]["events"] == 10
     assert a["A"]["km_travelled_mean"] == pytest.approx(10.0)
+
+
+def test_voluntary_caution_follows_lagged_cases_and_saturates(city_cfg):
+    from datetime import date, timedelta
+
+    from jobs.simulate.trajectories import voluntary_caution, with_caution
+
+    vr = city_cfg["behaviour"]["voluntary_response"]
+    pop = sum(d["population"] for d in city_cfg["districts"])
+    day = date(2020, 10, 20)
+    seen = day - timedelta(days=vr["lag_days"])
+    half = vr["saturation_per_100k"] / 2 * pop / 1e5
+    cases = {seen - timedelta(days=i): half for i in range(7)}
+    assert voluntary_caution(city_cfg, {}, day) == 0.0
+    assert voluntary_caution(city_cfg, cases, day) == pytest.approx(vr["max_response"] / 2)
+    assert voluntary_caution(city_cfg, cases, day + timedelta(days=7)) == 0.0   # news not yet seen
+    flood = {k: v * 10 for k, v in cases.items()}
+    assert voluntary_caution(city_cfg, flood, day) == pytest.approx(vr["max_response"])
+    base = {"commute": 1.0, "visit": 1.0, "errand": 1.0, "add_stay_home": 0.0}
+    eff = with_caution(base, 0.3)
+    assert eff["commute"] == 1.0 and eff["visit"] == pytest.approx(0.7) and eff["add_stay_home"] > 0
