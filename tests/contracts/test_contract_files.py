@@ -31,14 +31,14 @@ OTHER_TABLES = [
     "stg_pharmacy__receipt_items", "stg_pharmacy__pharmacies", "stg_morbidity__daily",
     "stg_restrictions__restrictions", "stg_districts__districts", "quarantine", "geo_h3_cells",
     "geo_cell_h3_weights", "private_home_work__subscriber_month",
-    "private_trajectories__subscriber_day", "agg_commute__district_month",
+    "private_trajectories__subscriber_day", "agg_commute__district_month", "ops_recompute_requests",
 ]
 CONTRACTS = all_contracts()
 
 
 def test_every_contract_loads_and_names_are_unique():
     names = [c.name for c in CONTRACTS]
-    assert len(names) == len(set(names)) == 45
+    assert len(names) == len(set(names)) == 46
     for c in CONTRACTS:
         assert load_contract(c.name) == c
 
@@ -70,9 +70,10 @@ def test_standard_operator_events_contract():
     assert c.column("event_type").allowed == ("voice", "sms", "data", "handover")
 
 
-def test_published_is_exactly_marts_geo_cells_and_dq():
+def test_published_is_exactly_marts_geo_cells_and_ops():
     published = {c.name for c in CONTRACTS if c.published}
-    expected = {c.name for c in CONTRACTS if c.layer == "marts"} | {"geo_h3_cells", "dq_results"}
+    expected = {c.name for c in CONTRACTS if c.layer == "marts"} | {"geo_h3_cells", "dq_results",
+                                                                    "ops_recompute_requests"}
     assert published == expected
     assert all(c.pii != "pseudonymous" for c in CONTRACTS if c.published)
 
