@@ -1,6 +1,10 @@
 """The ``geopulse`` command: one entry point for every job.
 
     geopulse simulate --start 2020-03-01 --days 30 --subscribers 5000 --seed 1 --dirt 0.01 --out DIR
+    geopulse ingest --ds 2020-03-16 [--feed F ...]          stage one delivery day
+    geopulse ingest --start 2020-03-16 --end 2020-03-22      a range, in one Spark session
+    geopulse geo                  geo_h3_cells and the cell -> hexagon weights
+    geopulse dq                   summary of dq_results per feed
     geopulse docs                 write the data dictionary from schemas/
     geopulse where                say where the outputs are and what they hold
     geopulse bench [--events N]   benchmarks, JSON results in data/bench/
@@ -63,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--clean", action="store_true", help="empty the landing folder first")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    i = sub.add_parser("ingest", help="stage delivered files: staged tables, quarantine, dq_results")
+    i.add_argument("--ds", type=_date, help="delivery day (landing dt= folder)")
+    i.add_argument("--start", type=_date, help="first delivery day of a range")
+    i.add_argument("--end", type=_date, help="last delivery day of a range (inclusive)")
+    i.add_argument("--feed", action="append", help="only this feed (repeatable; default: all)")
+
+    sub.add_parser("geo", help="build geo_h3_cells and geo_cell_h3_weights from the staged references")
+    sub.add_parser("dq", help="summarise dq_results per feed")
     sub.add_parser("docs", help="write the data dictionary (schemas/data_dictionary.md)")
     sub.add_parser("where", help="say where the outputs are and what they hold")
 
@@ -87,6 +99,23 @@ def main(argv: list[str] | None = None) -> int:
                                 config_path=city_config_path(), progress=not args.quiet)
         print(summary_text(result))
         return 0
+    if args.command == "ingest":
+        return _ingest(args, paths)
+    if args.command == "geo":
+        from jobs.aggregate import cell_coverage, geo_cells
+        from jobs.common.config import load_city
+        from jobs.common.spark import get_spark
+
+        spark, cfg = get_spark("geopulse-geo"), load_city()
+        geo_cells.run(spark, cfg, paths)
+        cell_coverage.run(spark, cfg, paths)
+        print(f"geo tables written under {paths.lake}")
+        return 0
+    if args.command == "dq":
+        from jobs.common.dq_summary import dq_text
+
+        print(dq_text(paths))
+        return 0
     if args.command == "docs":
         from jobs.common.dictionary import write_dictionary
 
@@ -105,6 +134,35 @@ def main(argv: list[str] | None = None) -> int:
         run_benchmarks(paths.bench, args.events, repeats=args.repeats)
         return 0
     return 2
+
+
+def _ingest(args, paths: Paths) -> int:
+    from datetime import timedelta
+
+    from jobs.common.config import load_city
+    from jobs.common.spark import get_spark
+    from jobs.ingest.framework import IngestError
+    from jobs.ingest.run import run as ingest_run
+
+    if args.ds and (args.start or args.end):
+        raise SystemExit("geopulse ingest: give --ds or --start/--end, not both")
+    if not args.ds and not (args.start and args.end):
+        raise SystemExit("geopulse ingest: give --ds or both --start and --end")
+    first, last = (args.ds, args.ds) if args.ds else (args.start, args.end)
+    spark, cfg = get_spark("geopulse-ingest"), load_city()
+    failures = []
+    day = first
+    while day <= last:
+        try:
+            ingest_run(spark, cfg, day, paths, feeds=args.feed)
+        except IngestError as err:      # one day's rejected files must not stop the others
+            failures.append(str(err))
+        day += timedelta(days=1)
+    for text in failures:
+        print(text, file=sys.stderr)
+    print(f"ingested delivery days {first} .. {last} into {paths.lake}"
+          + (f"; {len(failures)} day(s) had rejected files (see quarantine)" if failures else ""))
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ class Check:
     """One data-quality measurement of a feed-day (a row of dq_results)."""
 
     name: str
-    value: float
+    value: float | None            # None: could not be measured (e.g. min time of an empty day)
     threshold: float | None = None
     status: str = "pass"           # pass | warn | fail
     detail: str = ""
@@ -95,6 +95,7 @@ class StageResult:
     quarantine: DataFrame | None = None              # row-level rejects (quarantine contract)
     rejected: list[FileRejected] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    persisted: list[DataFrame] = field(default_factory=list)  # cached frames, released after the writes
 
 
 Adapter = Callable[[SparkSession, list[Delivery], dict, date], StageResult]
@@ -165,7 +166,8 @@ def quarantine_frame(spark: SparkSession, rows: list[dict]) -> DataFrame:
 
 def dq_frame(spark: SparkSession, feed: str, ds: date, checks: list[Check]) -> DataFrame:
     c = load_contract("dq_results")
-    rows = [{"feed_or_table": feed, "ds": ds, "check_name": ch.name, "value": float(ch.value),
+    rows = [{"feed_or_table": feed, "ds": ds, "check_name": ch.name,
+             "value": None if ch.value is None else float(ch.value),
              "threshold": None if ch.threshold is None else float(ch.threshold), "status": ch.status,
              "detail": ch.detail} for ch in checks]
     return spark.createDataFrame([tuple(r.get(k) for k in c.column_names) for r in rows], c.spark_schema())
@@ -203,15 +205,19 @@ def ingest_delivery_day(spark: SparkSession, feed: str, delivered_ds: date, cfg:
     days = sorted({d.covered_ds for d in delivered if d.covered_ds is not None})
     for day in days:
         result = adapter(spark, raw_deliveries(paths, feed, day), cfg, day)
-        for table, frame in result.staged.items():
-            write_table(frame, table, paths)
-        bad = [r.quarantine_row() for r in result.rejected]
-        bad += [r.quarantine_row() for r in rejected if r.delivery.covered_ds == day]
-        qf = quarantine_frame(spark, bad)
-        if result.quarantine is not None:
-            qf = qf.unionByName(result.quarantine)
-        write_table(qf, "quarantine", paths)
-        write_table(dq_frame(spark, feed, day, result.checks), "dq_results", paths)
+        try:
+            for table, frame in result.staged.items():
+                write_table(frame, table, paths)
+            bad = [r.quarantine_row() for r in result.rejected]
+            bad += [r.quarantine_row() for r in rejected if r.delivery.covered_ds == day]
+            qf = quarantine_frame(spark, bad)
+            if result.quarantine is not None:
+                qf = qf.unionByName(result.quarantine)
+            write_table(qf, "quarantine", paths)
+            write_table(dq_frame(spark, feed, day, result.checks), "dq_results", paths)
+        finally:
+            for frame in result.persisted:
+                frame.unpersist()
         rejected += [r for r in result.rejected if r.delivery.delivered_ds == delivered_ds]
     for r in [r for r in rejected if r.delivery.covered_ds is None]:
         write_table(quarantine_frame(spark, [r.quarantine_row()]), "quarantine", paths)

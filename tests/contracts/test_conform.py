@@ -85,7 +85,7 @@ def test_spark_null_in_key_and_non_nullable(spark):
 def test_spark_duplicate_grain_key(spark):
     rows = _rows() + [_rows()[1]]
     msg = _violation(spark.createDataFrame(rows, EVENTS.spark_schema()))
-    assert f"{TABLE}.ds,source_file,source_row: duplicate grain key: 1 key(s) repeated" in msg
+    assert f"{TABLE}.ds,operator,source_file,source_row: duplicate grain key: 1 key(s) repeated" in msg
     assert "source_row=2" in msg and "occurs 2 times" in msg
     assert conform(spark.createDataFrame(rows, EVENTS.spark_schema()), EVENTS, check_keys=False).count() == 4
 
@@ -139,7 +139,7 @@ def test_pandas_failures_name_table_column_and_rule():
 
     df = pd.concat([_pandas_events(), _pandas_events().iloc[[2]]])
     msg = _violation(df)
-    assert f"{TABLE}.ds,source_file,source_row: duplicate grain key" in msg and "source_row=3" in msg
+    assert f"{TABLE}.ds,operator,source_file,source_row: duplicate grain key" in msg and "source_row=3" in msg
 
     df = _pandas_events()
     df.loc[1, "event_type"] = "telex"
