@@ -9,6 +9,7 @@ its own.
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -43,3 +44,11 @@ def delivery_days(small_city) -> list[date]:
     late = [date.fromisoformat(e["detail"]["delivered"]) for e in manifest["dirt"] if e["kind"] == "late_file"]
     start, end = date.fromisoformat(manifest["period"]["start"]), date.fromisoformat(manifest["period"]["end"])
     return sorted({date.fromordinal(o) for o in range(start.toordinal(), end.toordinal() + 1)} | set(late))
+
+
+@pytest.fixture(scope="session")
+def city(small_city) -> SimpleNamespace:
+    """The small city as attributes: ``landing``, ``manifest`` and its first day ``start``."""
+    landing, manifest, _ = small_city
+    return SimpleNamespace(landing=landing, manifest=manifest,
+                           start=date.fromisoformat(manifest["period"]["start"]))

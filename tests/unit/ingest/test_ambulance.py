@@ -11,7 +11,6 @@ import re
 from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from pyspark.sql import functions as F
@@ -34,14 +33,6 @@ def dt_folders(landing: Path, feed: str) -> list[date]:
 def ingest_all(spark, cfg, paths: Paths, feed: str, module) -> None:
     for dt in dt_folders(paths.landing, feed):
         ingest_delivery_day(spark, feed, dt, cfg, module.stage, paths)
-
-
-@pytest.fixture(scope="module")
-def city(small_city):
-    """The session's small dirty city (tests/unit/ingest/conftest.py)."""
-    landing, manifest, _ = small_city
-    return SimpleNamespace(landing=landing, manifest=manifest,
-                           start=date.fromisoformat(manifest["period"]["start"]))
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import json
 import re
 from collections import defaultdict
 from datetime import date, datetime, timezone
-from types import SimpleNamespace
 
 import pytest
 from pyspark.sql import functions as F
@@ -28,14 +27,6 @@ GROUPS = ("antipyretic", "cough_cold", "antiviral", "other")
 
 def dt_folders(landing, feed):
     return sorted(date.fromisoformat(p.name[3:]) for p in (landing / feed).glob("dt=*"))
-
-
-@pytest.fixture(scope="module")
-def city(small_city):
-    """The session's small dirty city (tests/unit/ingest/conftest.py)."""
-    landing, manifest, _ = small_city
-    return SimpleNamespace(landing=landing, manifest=manifest,
-                           start=date.fromisoformat(manifest["period"]["start"]))
 
 
 @pytest.fixture(scope="module")

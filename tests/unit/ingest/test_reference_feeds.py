@@ -5,7 +5,6 @@ import csv
 import json
 import re
 from datetime import date
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,14 +21,6 @@ from jobs.ingest.framework import IngestError, ingest_delivery_day
 from jobs.ingest.text import LINES_SCHEMA
 
 ADAPTERS = {"districts": di.stage, "restrictions": rs.stage, "pharmacy_reference": ph.stage}
-
-
-@pytest.fixture(scope="module")
-def city(small_city):
-    """The session's small dirty city (tests/unit/ingest/conftest.py)."""
-    landing, manifest, _ = small_city
-    return SimpleNamespace(landing=landing, manifest=manifest,
-                           start=date.fromisoformat(manifest["period"]["start"]))
 
 
 @pytest.fixture(scope="module")
