@@ -10,7 +10,10 @@ Top-level keys:
                             (lag_days > 0: the signal leads), plus mobility vs reported cases
       restriction_effects   per restriction, district type and day type: trips per person
                             (change_pct) and stay-put share (change_pp), as modelled and as
-                            realised by the simulated subscribers (``observed``)
+                            realised by the simulated subscribers (``observed``); observed
+                            also holds area_trips_per_person / area_stay_put_share, the
+                            indicators as the pipeline defines them (changes of map-resolution
+                            cell between true stays; every stay in one cell)
       residents             per district: population, subscribers per operator, people per subscriber
       home_work_sample      sampled subscribers: keys per month, true home/work H3 res-8 cells
       network_changes       the renamed and the moved cell
@@ -35,7 +38,7 @@ def _observed_effects(ctx: SimContext, mobility: dict, restriction: dict) -> dic
     day type in the operator window, per home-district type (subscriber-weighted means)."""
     cal = ctx.calendar
     kinds = {d.name: d.kind for d in ctx.geo.districts}
-    acc: dict = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0, 0.0]))  # (kind, dt, state) -> sums
+    acc: dict = defaultdict(lambda: defaultdict(lambda: [0.0] * 7))  # (kind, dt, state) -> sums
     for day_text, by_district in mobility.items():
         day = pd.Timestamp(day_text).date()
         active = cal.active(day)
@@ -48,6 +51,10 @@ def _observed_effects(ctx: SimContext, mobility: dict, restriction: dict) -> dic
             s[0] += v["subscribers"]
             s[1] += v["trips_per_person"] * v["subscribers"]
             s[2] += v["stay_put_share"] * v["subscribers"]
+            s[3] += v.get("area_trips_per_person", float("nan")) * v["subscribers"]
+            s[4] += v.get("area_stay_put_share", float("nan")) * v["subscribers"]
+            s[5] += v.get("cell_trips_per_person", float("nan")) * v["subscribers"]
+            s[6] += v.get("cell_stay_put_share", float("nan")) * v["subscribers"]
     out: dict = {}
     for (kind, dt), states in sorted(acc.items()):
         base, rest = states.get("baseline"), states.get("restricted")
@@ -62,6 +69,15 @@ def _observed_effects(ctx: SimContext, mobility: dict, restriction: dict) -> dic
                                "change_pp": round(100 * (stay_r - stay_b), 3)},
             "subscriber_days": {"baseline": int(base[0]), "restricted": int(rest[0])},
         }
+        for view, i in (("area", 3), ("cell", 5)):
+            t_b, t_r = base[i] / base[0], rest[i] / rest[0]
+            if t_b == t_b and t_b > 0:                 # not NaN: this view was recorded
+                p_b, p_r = base[i + 1] / base[0], rest[i + 1] / rest[0]
+                out[kind][dt][f"{view}_trips_per_person"] = {
+                    "baseline": round(t_b, 5), "restricted": round(t_r, 5),
+                    "change_pct": round(100 * (t_r - t_b) / t_b, 3)}
+                out[kind][dt][f"{view}_stay_put_share"] = {
+                    "baseline": round(p_b, 5), "restricted": round(p_r, 5), "change_pp": round(100 * (p_r - p_b), 3)}
     return out
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from h3ronpy.vector import coordinates_to_cells
 
 from jobs.simulate.context import FeedResult, SimContext
 from jobs.simulate.events import (DiurnalProfile, generate_events, local_midnight_utc_ms, local_time_strings,
@@ -271,6 +272,7 @@ class _Run:
         self.ctx, self.progress, self.part_rows = ctx, progress, part_rows
         self.days, self.ops = ctx.params.operator_days_list(), ctx.cfg["operators"]
         self.tz = ctx.cfg["city"]["timezone"]
+        self.map_res = int(ctx.cfg.get("h3", {}).get("map_resolution", 8))
         self.nets = build_networks(ctx)
         self.cellref = write_cell_reference(ctx, self.nets)
         self.pop = build_population(ctx)
@@ -309,7 +311,7 @@ class _Run:
                                       cells["place"], np.maximum(sub.place, 0), nd)
             ev = generate_events(plan, sub, best, second, nd, ctx.params.events_per_day, self.profile,
                                  ctx.rng(f"events/{name}/{c0}", day))
-            per_sub, m = np.bincount(ev.sub, minlength=c1 - c0), day_metrics(plan)
+            per_sub, m = np.bincount(ev.sub, minlength=c1 - c0), day_metrics(plan, self.stay_areas(plan), best)
             for group in (name, "all"):
                 self.mobility.add(day, group, sub.home_district, m, per_sub)
             key_arr, utc = fixed_strings(keys[a:b]), midnight + ev.t_ms.astype(np.int64)
@@ -336,6 +338,12 @@ class _Run:
         if self._keys.get(name, (None,))[0] != month_of(day):
             self._keys[name] = (month_of(day), subscriber_keys(self.ctx.salt, name, month_of(day), np.arange(lo, hi)))
         return self._keys[name][1]
+
+    def stay_areas(self, plan) -> np.ndarray:
+        """Map-resolution H3 cell (as uint64) of each stay: the area the indicators count."""
+        lat, lon = self.ctx.geo.proj.to_latlon(plan.x, plan.y)
+        return np.asarray(pa.array(coordinates_to_cells(np.asarray(lat, float), np.asarray(lon, float),
+                                                        self.map_res)))
 
     def cells(self, name: str, nd, lo: int, hi: int) -> dict:
         """Best/second cells of homes, workplaces (-1: not employed) and places for one network state."""

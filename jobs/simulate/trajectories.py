@@ -8,7 +8,10 @@ midnight), ordered by subscriber then time; travel between consecutive stays fil
 A day: working-day commuters go home -> work -> [congestion place] -> [errand near home] ->
 home; everyone else goes home -> [errand] -> [home] -> [place] -> home or stays home all day.
 Ground truth (``day_metrics``) comes from these true stays: trips (changes of place between
-consecutive stays), stay-put (never left home), km travelled, radius of gyration.
+consecutive stays), stay-put (never left home), km travelled, radius of gyration; and, given
+the map-resolution H3 cell of each stay, the same two indicators as the pipeline defines them
+(DESIGN.md section 5): area trips (changes of cell between consecutive stays) and area
+stay-put (every stay of the day in one cell: an errand in the home cell is not a move).
 """
 
 from dataclasses import dataclass
@@ -212,11 +215,19 @@ def simulate_day(pop: Population, day_type: str, effects: dict[str, np.ndarray],
                    st[sub, slot], en[sub, slot])
 
 
-def day_metrics(plan: DayPlan) -> dict[str, np.ndarray]:
-    """Per subscriber: trips, stay_put, km travelled, time-weighted radius of gyration (km)."""
+def day_metrics(plan: DayPlan, area: np.ndarray | None = None,
+                cell: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per subscriber: trips, stay_put, km travelled, time-weighted radius of gyration (km);
+    with ``area`` (a cell code per stay) also area_trips and area_stay_put, with ``cell`` (the
+    serving cell per stay) cell_trips and cell_stay_put."""
     n, sub = plan.n, plan.sub
     trips = plan.n_stays() - 1
     same = sub[1:] == sub[:-1]
+    extra = {}
+    for name, code in (("area", area), ("cell", cell)):
+        if code is not None:
+            t = np.bincount(sub[:-1][same & (code[1:] != code[:-1])], minlength=n)
+            extra |= {f"{name}_trips": t, f"{name}_stay_put": t == 0}
     hop = np.hypot(np.diff(plan.x), np.diff(plan.y))
     km = np.bincount(sub[:-1][same], weights=hop[same], minlength=n)
     w = plan.end - plan.start
@@ -225,7 +236,7 @@ def day_metrics(plan: DayPlan) -> dict[str, np.ndarray]:
     cy = np.bincount(sub, weights=w * plan.y, minlength=n) / tw
     d2 = (plan.x - cx[sub]) ** 2 + (plan.y - cy[sub]) ** 2
     rg = np.sqrt(np.bincount(sub, weights=w * d2, minlength=n) / tw)
-    return {"trips": trips, "stay_put": trips == 0, "km": km, "rg": rg}
+    return {"trips": trips, "stay_put": trips == 0, "km": km, "rg": rg} | extra
 
 
 class MobilityTruth:
@@ -246,6 +257,10 @@ class MobilityTruth:
         acc["stay_put"] += np.bincount(hd, weights=m["stay_put"], minlength=k)
         acc["km"] += np.bincount(hd, weights=m["km"], minlength=k)
         acc["events"] += np.bincount(hd, weights=events, minlength=k)
+        for name in ("area_trips", "area_stay_put", "cell_trips", "cell_stay_put"):
+            if name in m:
+                acc.setdefault(name, np.zeros(k))
+                acc[name] += np.bincount(hd, weights=m[name], minlength=k)
         acc["rg"].append((hd, m["rg"]))
 
     def close_day(self, day: date) -> None:
@@ -266,4 +281,8 @@ class MobilityTruth:
                              "radius_gyration_km_median": round(float(np.median(r)), 6),
                              "radius_gyration_km_mean": round(float(np.mean(r)), 6),
                              "events": int(acc["events"][i])}
+                for kind in ("area", "cell"):
+                    if f"{kind}_trips" in acc:
+                        out[name] |= {f"{kind}_trips_per_person": round(float(acc[f"{kind}_trips"][i] / n), 6),
+                                      f"{kind}_stay_put_share": round(float(acc[f"{kind}_stay_put"][i] / n), 6)}
             self.days.setdefault(group, {})[day.isoformat()] = out
