@@ -129,6 +129,15 @@ def where_text(paths: Paths) -> str:
     else:
         lines.append(f"  landing  {paths.landing}  (empty: run `make run`)")
     lines.append(f"  lake     {paths.lake}")
+    if paths.lake.exists():
+        tables = sorted(p.name for p in paths.lake.iterdir() if p.is_dir() and p.name not in ("raw", "private"))
+        for prefix, label in (("stg_", "staged"), ("agg_", "aggregates"), ("mart_", "marts"), ("geo_", "geography")):
+            named = [t for t in tables if t.startswith(prefix)]
+            if named:
+                lines.append(f"           {label}: {', '.join(named)}")
+        lines.append("           (Parquet, partitioned by ds; e.g. .venv/bin/python -c \"import duckdb; print(duckdb.sql("
+                     f"\\\"select * from '{paths.lake}/mart_mobility_index/*/*.parquet' limit 5\\\"))\")")
+        lines.append("           data quality per feed and day: .venv/bin/geopulse dq")
     lines.append(f"  serving  {paths.serving_db}")
     lines.append(f"  bench    {paths.bench}")
     lines.append("  data dictionary: schemas/data_dictionary.md")
