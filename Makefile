@@ -20,7 +20,7 @@ DIRT           ?= 0.002
 # Benchmark size (make bench): events per city-day; empty = the full ladder.
 EVENTS         ?=
 
-.PHONY: help bootstrap run simulate docs test bench lock clean
+.PHONY: help bootstrap run pipeline simulate docs test bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,8 +28,12 @@ help:  ## list the targets
 bootstrap:  ## install system packages and the pinned environment (idempotent)
 	@bash infra/bootstrap.sh
 
-run: bootstrap docs simulate  ## set up if needed, generate the demo city, say where to look
+run: bootstrap docs simulate  ## set up if needed, generate the demo city, run the pipeline, say where to look
+	@$(GP) pipeline
 	@$(GP) where
+
+pipeline: bootstrap  ## ingest + geo + aggregates over what is in data/landing, then the DQ summary
+	@$(GP) pipeline
 
 simulate: bootstrap  ## generate the demo city into data/landing (see variables above)
 	@$(GP) simulate --start $(START) --days $(DAYS) --subscribers $(SUBSCRIBERS) \
@@ -42,8 +46,9 @@ docs: bootstrap  ## write the data dictionary from schemas/ to schemas/data_dict
 test: bootstrap  ## set up if needed, run the whole test suite
 	@$(PY) -m pytest
 
-bench: bootstrap  ## benchmarks, JSON results in data/bench/ (EVENTS=N for one size)
-	@$(GP) bench $(if $(EVENTS),--events $(EVENTS),)
+bench: bootstrap  ## simulate + aggregate benchmarks, JSON in data/bench/ (EVENTS=N one size; REPEATS, BENCH=aggregate)
+	@$(GP) bench $(if $(EVENTS),--events $(EVENTS),) $(if $(REPEATS),--repeats $(REPEATS),) \
+	  $(if $(BENCH),--bench $(BENCH),)
 
 lock:  ## re-resolve requirements.lock from requirements.in
 	@$(VENV)/bin/uv pip compile requirements.in -o requirements.lock --python-version 3.11 --no-header

@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--feed", action="append", help="only this feed (repeatable; default: all)")
 
     sub.add_parser("geo", help="build geo_h3_cells and geo_cell_h3_weights from the staged references")
+    sub.add_parser("pipeline", help="ingest every delivery in the landing folder, build geo and every "
+                                    "aggregate for the simulated period, print the DQ summary")
+    a = sub.add_parser("aggregate", help="build every aggregate (and the mobility index and zone profile) for days")
+    a.add_argument("--ds", type=_date, help="one day")
+    a.add_argument("--start", type=_date, help="first day of a range (one Spark pass for all of it)")
+    a.add_argument("--end", type=_date, help="last day of a range (inclusive)")
     sub.add_parser("dq", help="summarise dq_results per feed")
     sub.add_parser("docs", help="write the data dictionary (schemas/data_dictionary.md)")
     sub.add_parser("where", help="say where the outputs are and what they hold")
@@ -82,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--events", type=_positive(int), action="append",
                    help="events per city-day (repeatable; default: the full ladder)")
     b.add_argument("--repeats", type=_positive(int), default=3)
+    b.add_argument("--bench", action="append", choices=["simulate", "aggregate"],
+                   help="only this benchmark (repeatable; default: simulate and aggregate)")
+    b.add_argument("--workdir", type=Path, default=None,
+                   help="work folder for generated days and lakes (default: a temporary one in $GEOPULSE_BENCH)")
+    b.add_argument("--keep", action="store_true", help="keep each size's landing and lake (in --workdir)")
     return p
 
 
@@ -111,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         cell_coverage.run(spark, cfg, paths)
         print(f"geo tables written under {paths.lake}")
         return 0
+    if args.command == "aggregate":
+        return _aggregate(args, paths)
+    if args.command == "pipeline":
+        return _pipeline(paths)
     if args.command == "dq":
         from jobs.common.dq_summary import dq_text
 
@@ -131,38 +146,89 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from jobs.bench.run import run_benchmarks
 
-        run_benchmarks(paths.bench, args.events, repeats=args.repeats)
+        run_benchmarks(paths.bench, args.events, repeats=args.repeats,
+                       benches=tuple(args.bench or ("simulate", "aggregate")), workdir=args.workdir, keep=args.keep)
         return 0
     return 2
 
 
-def _ingest(args, paths: Paths) -> int:
+def _pipeline(paths: Paths) -> int:
+    """The batch path over a whole landing folder (what `make run` does after simulating)."""
+    import json
+    import time
     from datetime import timedelta
 
+    from jobs.aggregate import cell_coverage, geo_cells
+    from jobs.aggregate.run import run as aggregate_run
+    from jobs.common.config import load_city
+    from jobs.common.dq_summary import dq_text
+    from jobs.common.spark import get_spark
+    from jobs.ingest.run import IngestRunError, run_range
+
+    delivered = sorted({date.fromisoformat(p.name[3:]) for p in paths.landing.glob("*/dt=*")})
+    if not delivered:
+        raise SystemExit(f"geopulse pipeline: nothing delivered under {paths.landing} (run `make simulate`)")
+    spark, cfg = get_spark("geopulse-pipeline"), load_city()
+    t0 = time.monotonic()
+    print(f"[pipeline] ingest of delivery days {delivered[0]} .. {delivered[-1]}", flush=True)
+    try:
+        run_range(spark, cfg, delivered[0], delivered[-1], paths, workers=2)
+    except IngestRunError as err:       # rejected files are quarantined; the rest is staged
+        print(f"[pipeline] {len(err.rejected)} file(s) rejected whole (quarantined): "
+              + "; ".join(f"{r.delivery.rel} [{r.reason_code}]" for r in err.rejected[:5])
+              + (" ..." if len(err.rejected) > 5 else ""), flush=True)
+    print(f"[pipeline] ingest done in {time.monotonic() - t0:.0f} s; geo tables", flush=True)
+    geo_cells.run(spark, cfg, paths)
+    cell_coverage.run(spark, cfg, paths)
+    manifest = paths.landing / "manifest.json"
+    if manifest.exists():
+        period = json.loads(manifest.read_text())["period"]
+        first, n = date.fromisoformat(period["start"]), int(period["days"])
+    else:
+        first, n = delivered[0], (delivered[-1] - delivered[0]).days + 1
+    days = [first + timedelta(i) for i in range(n)]
+    t1 = time.monotonic()
+    aggregate_run(spark, cfg, paths, days, log=lambda line: print(line, flush=True))
+    print(f"[pipeline] aggregates done in {time.monotonic() - t1:.0f} s\n", flush=True)
+    print(dq_text(paths))
+    return 0
+
+
+def _aggregate(args, paths: Paths) -> int:
+    from datetime import timedelta
+
+    from jobs.aggregate.run import run as aggregate_run
     from jobs.common.config import load_city
     from jobs.common.spark import get_spark
-    from jobs.ingest.framework import IngestError
-    from jobs.ingest.run import run as ingest_run
+
+    if bool(args.ds) == bool(args.start and args.end) or (args.start is None) != (args.end is None):
+        raise SystemExit("geopulse aggregate: give --ds or both --start and --end")
+    first, last = (args.ds, args.ds) if args.ds else (args.start, args.end)
+    days = [first + timedelta(n) for n in range((last - first).days + 1)]
+    aggregate_run(get_spark("geopulse-aggregate"), load_city(), paths, days)
+    print(f"aggregated {first} .. {last} into {paths.lake}")
+    return 0
+
+
+def _ingest(args, paths: Paths) -> int:
+    from jobs.common.config import load_city
+    from jobs.common.spark import get_spark
+    from jobs.ingest.run import IngestRunError, run_range
 
     if args.ds and (args.start or args.end):
         raise SystemExit("geopulse ingest: give --ds or --start/--end, not both")
     if not args.ds and not (args.start and args.end):
         raise SystemExit("geopulse ingest: give --ds or both --start and --end")
     first, last = (args.ds, args.ds) if args.ds else (args.start, args.end)
-    spark, cfg = get_spark("geopulse-ingest"), load_city()
-    failures = []
-    day = first
-    while day <= last:
-        try:
-            ingest_run(spark, cfg, day, paths, feeds=args.feed)
-        except IngestError as err:      # one day's rejected files must not stop the others
-            failures.append(str(err))
-        day += timedelta(days=1)
-    for text in failures:
-        print(text, file=sys.stderr)
-    print(f"ingested delivery days {first} .. {last} into {paths.lake}"
-          + (f"; {len(failures)} day(s) had rejected files (see quarantine)" if failures else ""))
-    return 1 if failures else 0
+    try:                                # every feed's days in a few Spark passes; rejected files do not stop the rest
+        run_range(get_spark("geopulse-ingest"), load_city(), first, last, paths, feeds=args.feed, workers=2)
+    except IngestRunError as err:
+        print(err, file=sys.stderr)
+        print(f"ingested delivery days {first} .. {last} into {paths.lake}; {len(err.errors)} feed(s) had "
+              "rejected files or failed (see above and the quarantine)")
+        return 1
+    print(f"ingested delivery days {first} .. {last} into {paths.lake}")
+    return 0
 
 
 if __name__ == "__main__":

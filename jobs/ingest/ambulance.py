@@ -1,8 +1,8 @@
 """Ambulance (103) dispatch calls -> ``stg_ambulance__calls``.
 
 Reads every raw file covering day D (``calls_103_D.csv``; a late file sits in a later ``dt=``
-folder and joins its day). Writes ``stg_ambulance__calls`` partition ``ds=D`` (grain: one row
-per call), the quarantine and dq_results of (ambulance, D).
+folder and joins its day), for one or more days D in one pass. Writes ``stg_ambulance__calls``
+partition ``ds=D`` (grain: one row per call), the quarantine and dq_results of (ambulance, D).
 
 Per line, in this order (see ``jobs.ingest.text`` for decoding and duplicates):
   duplicate          same fields as an earlier line of the day: removed and counted
@@ -30,8 +30,8 @@ from pyspark.sql import functions as F
 
 from jobs.common.contracts import load_contract
 from jobs.ingest.districts import city_outline, inside
-from jobs.ingest.framework import Check, Delivery, StageResult
-from jobs.ingest.text import (as_decimal, as_integer, blank, csv_content, csv_fields, district_of, file_checks,
+from jobs.ingest.framework import Check, Delivery, StageResult, covering, dated
+from jobs.ingest.text import (as_decimal, as_integer, blank, by_day, csv_content, csv_fields, district_of, file_checks,
                               flag_conflicts, judge, lines_frame, mark_duplicates, ok, quarantine_rows, read_all,
                               read_csv, require_utc_session, row_checks, tally, time_checks, typed, wrong_width)
 
@@ -108,27 +108,32 @@ def _count(cond: Column) -> Column:
     return F.sum(F.when(ok() & cond, 1).otherwise(0))
 
 
-def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date) -> StageResult:
-    """Stage the calls of covered day ``day`` from every raw file that covers it."""
+def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date | None = None) -> StageResult:
+    """Stage the calls of the days the raw files cover (all of them cover ``day`` when given),
+    each day from every raw file that covers it."""
     require_utc_session(spark)
-    files, rejected = read_all(deliveries, lambda d: read_csv(d, COLUMNS))
+    files, rejected = read_all(covering(deliveries, day), lambda d: read_csv(d, COLUMNS))
     judged = classify_calls(lines_frame(spark, files), cfg, city_outline(cfg)).persist()
-    t = tally(judged,
-              t_min=F.min(F.when(ok(), F.unix_seconds("c_received_at_utc"))),
-              t_max=F.max(F.when(ok(), F.unix_seconds("c_received_at_utc"))),
-              not_geocoded=_count(~F.col("c_geocoded")), no_district=_count(F.col("c_district").isNull()),
-              unknown_code=_count(~F.col("c_known_code")),
-              kk_lossy=_count(F.col("c_reason_text_kk").contains("?") & (F.col("encoding") == "cp1251")))
-    staged = t["staged"] or 0
-    share = (t["not_geocoded"] or 0) / staged if staged else 0.0
-    checks = file_checks(files, rejected) + row_checks(t) + time_checks(t) + [
-        Check("share_not_geocoded", round(share, 6), None, "pass",
-              f"{t['not_geocoded'] or 0} of {staged} staged calls without lat/lon (kept, no H3)"),
-        Check("calls_without_district", t["no_district"] or 0, None, "pass", "empty district_text"),
-        Check("reason_code_unknown", t["unknown_code"] or 0, None, "warn" if t["unknown_code"] else "pass",
-              "codes missing from the config's ambulance_reasons, grouped as other"),
-        Check("kk_text_lossy_cp1251", t["kk_lossy"] or 0, None, "warn" if t["kk_lossy"] else "pass",
-              "Kazakh letters missing from cp1251 arrive as '?' in reason_text_kk"),
-    ]
+    days = list(by_day(files, rejected))
+    counts = tally(judged, [d for d, _, _ in days],
+                   t_min=F.min(F.when(ok(), F.unix_seconds("c_received_at_utc"))),
+                   t_max=F.max(F.when(ok(), F.unix_seconds("c_received_at_utc"))),
+                   not_geocoded=_count(~F.col("c_geocoded")), no_district=_count(F.col("c_district").isNull()),
+                   unknown_code=_count(~F.col("c_known_code")),
+                   kk_lossy=_count(F.col("c_reason_text_kk").contains("?") & (F.col("encoding") == "cp1251")))
+    checks = []
+    for d, d_files, d_rejected in days:
+        t = counts[d]
+        staged = t["staged"] or 0
+        share = (t["not_geocoded"] or 0) / staged if staged else 0.0
+        checks += dated(d, file_checks(d_files, d_rejected) + row_checks(t) + time_checks(t) + [
+            Check("share_not_geocoded", round(share, 6), None, "pass",
+                  f"{t['not_geocoded'] or 0} of {staged} staged calls without lat/lon (kept, no H3)"),
+            Check("calls_without_district", t["no_district"] or 0, None, "pass", "empty district_text"),
+            Check("reason_code_unknown", t["unknown_code"] or 0, None, "warn" if t["unknown_code"] else "pass",
+                  "codes missing from the config's ambulance_reasons, grouped as other"),
+            Check("kk_text_lossy_cp1251", t["kk_lossy"] or 0, None, "warn" if t["kk_lossy"] else "pass",
+                  "Kazakh letters missing from cp1251 arrive as '?' in reason_text_kk"),
+        ])
     return StageResult({TABLE: staged_calls(judged)}, quarantine_rows(judged, FEED), rejected, checks,
-                       persisted=[judged])
+                       persisted=[judged], unique={TABLE})        # one call per (day, call_id): flag_conflicts

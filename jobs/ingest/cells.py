@@ -1,6 +1,6 @@
 """Cell reference snapshots -> ``stg_operator__cells``.
 
-Reads ``cell_reference`` files of one snapshot day: one CSV per operator,
+Reads ``cell_reference`` files of one or more snapshot days: one CSV per operator,
 ``cells_<operator>_YYYYMMDD.csv``, each the full list of every version of every cell of that
 operator (``valid_from``/``valid_to``, inclusive; empty ``valid_to``: still valid). Writes
 (through the framework) partition ``ds`` = the snapshot day: one row per (cgi, valid_from) of the
@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.contracts import Contract, load_contract
-from jobs.ingest.framework import Delivery, StageResult
+from jobs.ingest.framework import Delivery, StageResult, covering
 from jobs.ingest.operators import case_map, parse_delimited
 from jobs.ingest.rowstage import Rule, RowFeed, read_lines, stage_rows
 
@@ -47,8 +47,9 @@ def output(df: DataFrame) -> DataFrame:
     return df.select("ds", *load_contract(FEED).column_names, "source_file", "source_row")
 
 
-def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date) -> StageResult:
-    """The framework adapter: stage one snapshot day of cell reference files."""
+def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date | None = None) -> StageResult:
+    """The framework adapter: stage the snapshot days of cell reference files (all of them of
+    ``day`` when given)."""
     contract = load_contract(FEED)
     mcc_by_name = {op["name"]: op["mcc_mnc"] for op in cfg["operators"]}
     spec = RowFeed(contract=contract, table=TABLE, read=read_lines,
@@ -56,4 +57,4 @@ def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date)
                    dedup=tuple(contract.column_names), output=output, conflict=("cgi", "valid_from"),
                    distinct={"distinct_cells": F.col("cgi"), "distinct_sites": F.struct("operator", "site_id"),
                              "operators": F.col("operator")})
-    return stage_rows(spark, deliveries, day, spec)
+    return stage_rows(spark, covering(deliveries, day), spec)

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from shapely.geometry import shape
 
 from jobs.common.contracts import load_contract
-from jobs.ingest.framework import Check, Delivery, FileRejected, StageResult, quarantine_frame
+from jobs.ingest.framework import Check, Delivery, FileRejected, StageResult, covering, dated, quarantine_frame
 from jobs.ingest.text import ROW_REASONS, decode_text, district_key, district_lookup, row_checks
 from jobs.simulate.geography import KM_PER_DEG_LAT, CityGeography
 
@@ -147,33 +147,42 @@ def read_geojson(d: Delivery) -> dict:
     return fc
 
 
-def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date) -> StageResult:
-    """Stage the districts delivered for ``day`` (the latest file of the day wins)."""
+def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date | None = None) -> StageResult:
+    """Stage the districts of every day the raw files cover (all of them cover ``day`` when
+    given); the latest file of a day wins."""
     c = load_contract(TABLE)
-    rejected, rows, source = [], [], None
-    for d in sorted(deliveries, key=lambda x: (x.delivered_ds, x.rel)):
-        try:
-            fc = read_geojson(d)
-        except FileRejected as exc:
-            rejected.append(exc)
-            continue
-        source, rows = d, feature_rows(fc, cfg)
-    staged = [r | {"ds": day, "source_file": source.rel} for r in rows if not r["dup"] and r["reason"] is None]
-    bad = [{"feed": FEED, "ds": day, "source_file": source.rel, "source_row": r["source_row"],
-            "reason_code": r["reason"], "rule": r["rule"], "raw_record": r["raw_record"],
-            "delivered_ds": source.delivered_ds} for r in rows if not r["dup"] and r["reason"]]
+    rejected, staged, bad, checks = [], [], [], []
+    deliveries = covering(deliveries, day)
+    for d_day in sorted({d.covered_ds for d in deliveries}):
+        rows, source, of_day, d_rejected = [], None, [d for d in deliveries if d.covered_ds == d_day], []
+        for d in sorted(of_day, key=lambda x: (x.delivered_ds, x.rel)):
+            try:
+                fc = read_geojson(d)
+            except FileRejected as exc:
+                d_rejected.append(exc)
+                continue
+            source, rows = d, feature_rows(fc, cfg)
+        d_staged = [r | {"ds": d_day, "source_file": source.rel} for r in rows if not r["dup"] and r["reason"] is None]
+        bad += [{"feed": FEED, "ds": d_day, "source_file": source.rel, "source_row": r["source_row"],
+                 "reason_code": r["reason"], "rule": r["rule"], "raw_record": r["raw_record"],
+                 "delivered_ds": source.delivered_ds} for r in rows if not r["dup"] and r["reason"]]
+        checks += dated(d_day, _checks(cfg, rows, d_staged, d_rejected, len(of_day)))
+        rejected += d_rejected
+        staged += d_staged
+    frame = spark.createDataFrame([tuple(r.get(k) for k in c.column_names) for r in staged], c.spark_schema())
+    return StageResult({TABLE: frame} if staged else {}, quarantine_frame(spark, bad), rejected, checks)
+
+
+def _checks(cfg: dict, rows: list[dict], staged: list[dict], rejected: list[FileRejected], files: int) -> list[Check]:
+    """The DQ checks of one day's districts file."""
     counts = {"received": len(rows), "duplicates": sum(r["dup"] for r in rows), "staged": len(staged),
               "superseded": 0, "late": 0}
     counts |= {f"q_{k}": sum(r["reason"] == k for r in rows if not r["dup"]) for k in ROW_REASONS}
     names = {r["district"] for r in staged}
     missing = [d["name"] for d in cfg["districts"] if d["name"] not in names]
-    checks = [Check("files", len(deliveries)),
-              Check("files_rejected", len(rejected), 0, "fail" if rejected else "pass",
-                    "; ".join(map(str, rejected))),
-              *row_checks(counts),
-              Check("districts_missing", len(missing), 0, "fail" if missing and rows else "pass",
-                    ", ".join(missing)),
-              Check("population_total", sum(r["population"] for r in staged)),
-              Check("area_total_km2", round(sum(r["area_km2"] for r in staged), 2))]
-    frame = spark.createDataFrame([tuple(r.get(k) for k in c.column_names) for r in staged], c.spark_schema())
-    return StageResult({TABLE: frame} if staged else {}, quarantine_frame(spark, bad), rejected, checks)
+    return [Check("files", files),
+            Check("files_rejected", len(rejected), 0, "fail" if rejected else "pass", "; ".join(map(str, rejected))),
+            *row_checks(counts),
+            Check("districts_missing", len(missing), 0, "fail" if missing and rows else "pass", ", ".join(missing)),
+            Check("population_total", sum(r["population"] for r in staged)),
+            Check("area_total_km2", round(sum(r["area_km2"] for r in staged), 2))]

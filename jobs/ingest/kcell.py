@@ -1,6 +1,6 @@
 """Kcell (MCC-MNC 401-02) events -> ``stg_operator__events``.
 
-Reads ``operator_kcell`` files of one covered day: ``;``-separated gzip CSV
+Reads ``operator_kcell`` files of one or more covered days: ``;``-separated gzip CSV
 ``MSISDN_HASH;EVENT_TIME;LAC;CELL_ID;EVENT_TYPE`` with the local city time ``dd.MM.yyyy HH:mm:ss``.
 Writes (through the framework) one staged row per distinct event. Each gzip file is one Spark
 split, read once as text lines (the quarantine keeps the delivered line).
@@ -12,11 +12,11 @@ change from UTC+6 to UTC+5 is applied. Its local date must be the covered day (`
 
 from datetime import date
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.contracts import Contract
-from jobs.ingest.framework import Delivery, StageResult
+from jobs.ingest.framework import Delivery, StageResult, covering
 from jobs.ingest.operators import case_map, key_to_int64, parse_delimited, stage_events, wrong_day_rule
 from jobs.ingest.rowstage import Rule, read_lines
 
@@ -24,7 +24,7 @@ FEED = "operator_kcell"
 EVENT_TYPES = {"VOICE": "voice", "SMS": "sms", "DATA": "data", "HO": "handover"}
 
 
-def standardise(lines: DataFrame, contract: Contract, mcc_mnc: str, tz: str, day: date) -> tuple[DataFrame, list[Rule]]:
+def standardise(lines: DataFrame, contract: Contract, mcc_mnc: str, tz: str, day: Column) -> tuple[DataFrame, list[Rule]]:
     """Text lines -> typed fields + the standard event columns, with the rules to check."""
     df, rules = parse_delimited(lines, contract, key="MSISDN_HASH")
     wall = F.col("_v_EVENT_TIME")
@@ -35,6 +35,7 @@ def standardise(lines: DataFrame, contract: Contract, mcc_mnc: str, tz: str, day
     return df, rules + [wrong_day_rule(F.to_date(wall), day, tz)]
 
 
-def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date) -> StageResult:
-    """The framework adapter: stage one covered day of Kcell deliveries."""
-    return stage_events(spark, deliveries, cfg, day, FEED, read_lines, standardise)
+def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date | None = None) -> StageResult:
+    """The framework adapter: stage the covered days of Kcell deliveries (all of them cover
+    ``day`` when given)."""
+    return stage_events(spark, covering(deliveries, day), cfg, FEED, read_lines, standardise)

@@ -5,7 +5,8 @@ and any correction ``morbidity_D_rev<N>.csv`` delivered in a later ``dt=`` folde
 ``stg_morbidity__daily`` partition ``ds=D`` (grain: one row per district, its highest revision),
 the quarantine and dq_results of (morbidity, D). A correction therefore rewrites the whole
 partition of the day it corrects; the framework records the day in ``ops_recompute_requests``
-(reason corrected_redelivery) so that everything downstream of it is recomputed.
+(reason corrected_redelivery) so that everything downstream of it is recomputed. Many report
+days are staged in one pass; rows of different days are never compared.
 
 Per line, in this order (decoding and duplicates: ``jobs.ingest.text``):
   duplicate          same fields as an earlier line of the day: removed and counted
@@ -28,8 +29,8 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.common.contracts import load_contract
-from jobs.ingest.framework import Check, Delivery, StageResult
-from jobs.ingest.text import (as_date, as_integer, blank, csv_content, csv_fields, district_of, file_checks,
+from jobs.ingest.framework import Check, Delivery, StageResult, covering, dated
+from jobs.ingest.text import (as_date, as_integer, blank, by_day, csv_content, csv_fields, district_of, file_checks,
                               flag_conflicts, judge, lines_frame, mark_duplicates, ok, quarantine_rows, read_all,
                               read_csv, row_checks, tally, typed, wrong_width)
 
@@ -67,7 +68,7 @@ def classify_reports(rows: DataFrame, cfg: dict, revisions: dict[str, int]) -> D
               ("unknown_reference", "district is a district of the city config", c["district"].isNull())]
     judged = flag_conflicts(judge(df, rules), ["c_district", "c_revision"],
                             "one row per district and revision (repeated with other figures)")
-    latest = Window.partitionBy(ok().alias("_ok"), "c_district").orderBy(F.desc("c_revision"))
+    latest = Window.partitionBy(ok().alias("_ok"), "covered_ds", "c_district").orderBy(F.desc("c_revision"))
     return judged.withColumn("_superseded", ok() & (F.row_number().over(latest) > 1))
 
 
@@ -79,22 +80,27 @@ def staged_reports(judged: DataFrame) -> DataFrame:
         "delivered_ds", "source_file", "source_row")
 
 
-def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date) -> StageResult:
-    """Stage report day ``day`` from its first delivery and every correction of it."""
-    files, rejected = read_all(deliveries, lambda d: read_csv(d, COLUMNS))
+def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date | None = None) -> StageResult:
+    """Stage the report days the raw files cover (all of them cover ``day`` when given), each
+    from its first delivery and every correction of it."""
+    files, rejected = read_all(covering(deliveries, day), lambda d: read_csv(d, COLUMNS))
     revisions = {tf.delivery.rel: file_revision(tf.delivery.path.name) for tf in files}
     judged = classify_reports(lines_frame(spark, files), cfg, revisions).persist()
     staged_now = ok() & ~F.col("_superseded")
-    t = tally(judged, superseded=F.col("_superseded"),
-              districts=F.count_distinct(F.when(staged_now, F.col("c_district"))),
-              revision_max=F.max(F.when(staged_now, F.col("c_revision"))),
-              corrected=F.sum(F.when(staged_now & (F.col("c_revision") > 1), 1).otherwise(0)))
+    days = list(by_day(files, rejected))
+    counts = tally(judged, [d for d, _, _ in days], superseded=F.col("_superseded"),
+                   districts=F.count_distinct(F.when(staged_now, F.col("c_district"))),
+                   revision_max=F.max(F.when(staged_now, F.col("c_revision"))),
+                   corrected=F.sum(F.when(staged_now & (F.col("c_revision") > 1), 1).otherwise(0)))
     expected = len(cfg["districts"])
-    checks = file_checks(files, rejected) + row_checks(t) + [
-        Check("districts_reported", t["districts"] or 0, expected,
-              "warn" if (t["districts"] or 0) < expected else "pass", "districts with a staged row"),
-        Check("revision_max", t["revision_max"], None, "pass", "highest revision staged"),
-        Check("rows_corrected", t["corrected"] or 0, None, "pass", "staged rows from a correction (revision > 1)"),
-    ]
+    checks = []
+    for d, d_files, d_rejected in days:
+        t = counts[d]
+        checks += dated(d, file_checks(d_files, d_rejected) + row_checks(t) + [
+            Check("districts_reported", t["districts"] or 0, expected,
+                  "warn" if (t["districts"] or 0) < expected else "pass", "districts with a staged row"),
+            Check("revision_max", t["revision_max"], None, "pass", "highest revision staged"),
+            Check("rows_corrected", t["corrected"] or 0, None, "pass", "staged rows from a correction (revision > 1)"),
+        ])
     return StageResult({TABLE: staged_reports(judged)}, quarantine_rows(judged, FEED), rejected, checks,
                        persisted=[judged])

@@ -2,10 +2,12 @@
 key conversion, the standard event record and its de-duplication.
 
 Reads nothing itself: each adapter (``kcell``, ``beeline``, ``tele2``) gives a reader and a pure
-``standardise(frame, contract, mcc_mnc, tz, day)`` that adds the standard columns
-``EVENT_COLUMNS`` and returns its rules; ``stage_events`` runs the shared staging
-(``jobs.ingest.rowstage``) and maps the result onto ``stg_operator__events`` (grain: one row per
-distinct event of the covered day and operator).
+``standardise(frame, contract, mcc_mnc, tz, day)`` (``day``: the column of the covered day)
+that adds the standard columns ``EVENT_COLUMNS`` and returns its rules; ``stage_events`` runs
+the shared staging (``jobs.ingest.rowstage``, many covered days in one pass) and maps the result
+onto ``stg_operator__events`` (grain: one row per distinct event of the covered day and
+operator; unique on source_file and source_row by construction, so the write skips the grain
+check).
 
 Rules come from the feed contract, column by column in contract order: present (not null, not
 empty), parses as the contract type (text formats), allowed values, min/max, pattern; before them
@@ -35,7 +37,7 @@ from jobs.ingest.rowstage import Rule, RowFeed, stage_rows
 RAW_IDENTIFIER = r"^\+?[0-9]{10,15}$"        # MSISDN (77 + 9 digits) or IMSI (MCC 401, MNC, MSIN)
 EVENT_COLUMNS = ("subscriber_key", "event_ts_utc", "lac", "ci", "event_type")
 TABLE = "stg_operator__events"
-Standardise = Callable[[DataFrame, Contract, str, str, date], tuple[DataFrame, list[Rule]]]
+Standardise = Callable[[DataFrame, Contract, str, str, Column], tuple[DataFrame, list[Rule]]]
 
 
 # ---------------------------------------------------------------- column expressions
@@ -68,10 +70,10 @@ def raw_identifier_rule(key: Column, name: str) -> Rule:
                 F.coalesce(key.rlike(RAW_IDENTIFIER), F.lit(False)))
 
 
-def wrong_day_rule(local: Column, day: date, tz: str) -> Rule:
-    """``local`` (the event's city day) must be the covered day; an unknown day is wrong too."""
-    return Rule("wrong_day", f"event time falls on the covered day {day.isoformat()} ({tz})",
-                ~F.coalesce(local == F.lit(day), F.lit(False)))
+def wrong_day_rule(local: Column, day: Column, tz: str) -> Rule:
+    """``local`` (the event's city day) must be the covered day ``day``; an unknown day is wrong too."""
+    return Rule("wrong_day", f"event time falls on the covered day {{day}} ({tz})",
+                ~F.coalesce(local == day, F.lit(False)))
 
 
 def typed(text: Column, col: ContractColumn, fmt: dict) -> Column:
@@ -162,9 +164,9 @@ def event_measures(df: DataFrame) -> list[Column]:
             F.count_distinct("subscriber_key").alias("distinct_subscribers")]
 
 
-def stage_events(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date, feed: str,
+def stage_events(spark: SparkSession, deliveries: list[Delivery], cfg: dict, feed: str,
                  read: Callable, standardise: Standardise) -> StageResult:
-    """Stage one covered day of an operator feed onto ``stg_operator__events``."""
+    """Stage the covered days of ``deliveries`` of an operator feed onto ``stg_operator__events``."""
     session_tz = spark.conf.get("spark.sql.session.timeZone")
     if session_tz not in ("UTC", "Etc/UTC", "GMT", "Z"):
         raise RuntimeError(f"{feed}: local times are converted with to_utc_timestamp over a UTC session "
@@ -172,7 +174,8 @@ def stage_events(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day
     contract = load_contract(feed)
     mcc_mnc, tz = operator_of(cfg, feed)["mcc_mnc"], cfg["city"]["timezone"]
     spec = RowFeed(contract=contract, table=TABLE, read=read,
-                   parse=lambda df: standardise(df, contract, mcc_mnc, tz, day),
+                   parse=lambda df: standardise(df, contract, mcc_mnc, tz, F.col("_day")),
                    dedup=EVENT_COLUMNS, output=event_output(mcc_mnc), measures=event_measures,
-                   distinct={"distinct_cells": F.struct("lac", "ci")}, cluster=("subscriber_key",))
-    return stage_rows(spark, deliveries, day, spec)
+                   distinct={"distinct_cells": F.struct("lac", "ci")}, cluster=("subscriber_key",),
+                   unique_grain=True)
+    return stage_rows(spark, deliveries, spec)

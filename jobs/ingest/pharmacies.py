@@ -24,8 +24,8 @@ from pyspark.sql import functions as F
 
 from jobs.common.contracts import load_contract
 from jobs.ingest.districts import city_outline, inside
-from jobs.ingest.framework import Check, Delivery, StageResult
-from jobs.ingest.text import (as_date, as_decimal, blank, csv_content, csv_fields, district_of, file_checks,
+from jobs.ingest.framework import Check, Delivery, StageResult, covering, dated
+from jobs.ingest.text import (as_date, as_decimal, blank, by_day, csv_content, csv_fields, district_of, file_checks,
                               flag_conflicts, judge, lines_frame, mark_duplicates, ok, quarantine_rows, read_all,
                               read_csv, row_checks, tally, typed, wrong_width)
 
@@ -68,17 +68,21 @@ def staged_pharmacies(judged: DataFrame) -> DataFrame:
         "source_file", "source_row")
 
 
-def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date) -> StageResult:
-    """Stage the pharmacy snapshot of ``day``."""
-    files, rejected = read_all(deliveries, lambda d: read_csv(d, COLUMNS))
+def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date | None = None) -> StageResult:
+    """Stage the pharmacy snapshots the raw files hold (all of them of ``day`` when given)."""
+    files, rejected = read_all(covering(deliveries, day), lambda d: read_csv(d, COLUMNS))
     judged = classify_pharmacies(lines_frame(spark, files), cfg, city_outline(cfg)).persist()
     day_ = F.col("covered_ds")
     valid = ok() & (F.col("c_valid_from") <= day_) & F.coalesce(F.col("c_valid_to") >= day_, F.lit(True))
-    t = tally(judged, open_=F.sum(F.when(valid, 1).otherwise(0)),
-              no_district=F.sum(F.when(ok() & F.col("c_district").isNull(), 1).otherwise(0)))
-    checks = file_checks(files, rejected) + row_checks(t) + [
-        Check("pharmacies_open", t["open_"] or 0, None, "pass", f"versions valid on {day.isoformat()}"),
-        Check("pharmacies_without_district", t["no_district"] or 0, None, "pass", "district not given"),
-    ]
+    days = list(by_day(files, rejected))
+    counts = tally(judged, [d for d, _, _ in days], open_=F.sum(F.when(valid, 1).otherwise(0)),
+                   no_district=F.sum(F.when(ok() & F.col("c_district").isNull(), 1).otherwise(0)))
+    checks = []
+    for d, d_files, d_rejected in days:
+        t = counts[d]
+        checks += dated(d, file_checks(d_files, d_rejected) + row_checks(t) + [
+            Check("pharmacies_open", t["open_"] or 0, None, "pass", f"versions valid on {d.isoformat()}"),
+            Check("pharmacies_without_district", t["no_district"] or 0, None, "pass", "district not given"),
+        ])
     return StageResult({TABLE: staged_pharmacies(judged)}, quarantine_rows(judged, FEED), rejected, checks,
                        persisted=[judged])

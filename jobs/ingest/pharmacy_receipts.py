@@ -1,7 +1,7 @@
 """Pharmacy fiscal receipts -> ``stg_pharmacy__receipts`` and ``stg_pharmacy__receipt_items``.
 
 Reads every raw file covering day D (``receipts_D.jsonl.gz``, gzip JSON lines; a late file sits
-in a later ``dt=`` folder and joins its day). Writes ``stg_pharmacy__receipts`` partition
+in a later ``dt=`` folder and joins its day), for one or more days D in one pass. Writes ``stg_pharmacy__receipts`` partition
 ``ds=D`` (grain: one row per receipt), ``stg_pharmacy__receipt_items`` partition ``ds=D`` (one
 row per receipt line, ``item_no`` 1 = first) and the quarantine and dq_results of
 (pharmacy_receipts, D). A receipt is staged with all its lines or quarantined whole.
@@ -27,8 +27,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.ingest.framework import Check, Delivery, StageResult
-from jobs.ingest.text import (blank, file_checks, flag_conflicts, judge, lines_frame, mark_duplicates, ok,
+from jobs.ingest.framework import Check, Delivery, StageResult, covering, dated
+from jobs.ingest.text import (blank, by_day, file_checks, flag_conflicts, judge, lines_frame, mark_duplicates, ok,
                               quarantine_rows, read_all, read_text, require_utc_session, row_checks, tally,
                               time_checks, typed)
 
@@ -126,30 +126,37 @@ def _count(cond: Column) -> Column:
     return F.sum(F.when(ok() & cond, 1).otherwise(0))
 
 
-def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date) -> StageResult:
-    """Stage the receipts of covered day ``day`` from every raw file that covers it."""
+def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date | None = None) -> StageResult:
+    """Stage the receipts of the days the raw files cover (all of them cover ``day`` when given),
+    each day from every raw file that covers it."""
     require_utc_session(spark)
     groups = {a["atc"]: a["group"] for a in cfg["atc_groups"]}
-    files, rejected = read_all(deliveries, lambda d: read_text(d, gzipped=True, allow_empty=True))
+    files, rejected = read_all(covering(deliveries, day), lambda d: read_text(d, gzipped=True, allow_empty=True))
     judged = classify_receipts(lines_frame(spark, files), cfg["city"]["timezone"]).persist()
     known = "array(" + ", ".join(_sql(c.upper()) for c in groups) + ")"
-    t = tally(judged,
-              t_min=F.min(F.when(ok(), F.unix_seconds("c_sold_at_utc"))),
-              t_max=F.max(F.when(ok(), F.unix_seconds("c_sold_at_utc"))),
-              items=F.sum(F.when(ok(), F.size("items_")).otherwise(0)),
-              atc_unknown=F.sum(F.when(ok(), F.expr(
-                  f"size(filter(items_, it -> NOT exists({known}, k -> startswith(upper(trim(it.atc)), k))))"))),
-              mismatch=_count(F.abs(F.col("c_total") - F.expr(
-                  "aggregate(items_, 0D, (s, it) -> s + try_cast(trim(it.amount) AS DOUBLE))")) > 0.005),
-              offset_off=_count(F.col("c_offset_off")))
-    checks = file_checks(files, rejected) + row_checks(t) + time_checks(t) + [
-        Check("items_staged", t["items"] or 0),
-        Check("atc_unknown", t["atc_unknown"] or 0, None, "warn" if t["atc_unknown"] else "pass",
-              "item codes matching no atc_groups prefix of the config, grouped as other"),
-        Check("receipts_total_mismatch", t["mismatch"] or 0, None, "warn" if t["mismatch"] else "pass",
-              "staged receipts whose total differs from the sum of their item amounts"),
-        Check("ts_offset_not_city_tz", t["offset_off"] or 0, None, "warn" if t["offset_off"] else "pass",
-              "staged receipts whose delivered UTC offset is not the city zone's offset at that instant"),
-    ]
+    days = list(by_day(files, rejected))
+    counts = tally(judged, [d for d, _, _ in days],
+                   t_min=F.min(F.when(ok(), F.unix_seconds("c_sold_at_utc"))),
+                   t_max=F.max(F.when(ok(), F.unix_seconds("c_sold_at_utc"))),
+                   items=F.sum(F.when(ok(), F.size("items_")).otherwise(0)),
+                   atc_unknown=F.sum(F.when(ok(), F.expr(
+                       f"size(filter(items_, it -> NOT exists({known}, k -> startswith(upper(trim(it.atc)), k))))"))),
+                   mismatch=_count(F.abs(F.col("c_total") - F.expr(
+                       "aggregate(items_, 0D, (s, it) -> s + try_cast(trim(it.amount) AS DOUBLE))")) > 0.005),
+                   offset_off=_count(F.col("c_offset_off")))
+    checks = []
+    for d, d_files, d_rejected in days:
+        t = counts[d]
+        checks += dated(d, file_checks(d_files, d_rejected) + row_checks(t) + time_checks(t) + [
+            Check("items_staged", t["items"] or 0),
+            Check("atc_unknown", t["atc_unknown"] or 0, None, "warn" if t["atc_unknown"] else "pass",
+                  "item codes matching no atc_groups prefix of the config, grouped as other"),
+            Check("receipts_total_mismatch", t["mismatch"] or 0, None, "warn" if t["mismatch"] else "pass",
+                  "staged receipts whose total differs from the sum of their item amounts"),
+            Check("ts_offset_not_city_tz", t["offset_off"] or 0, None, "warn" if t["offset_off"] else "pass",
+                  "staged receipts whose delivered UTC offset is not the city zone's offset at that instant"),
+        ])
     staged = {RECEIPTS: staged_receipts(judged), ITEMS: staged_items(judged, groups)}
-    return StageResult(staged, quarantine_rows(judged, FEED), rejected, checks, persisted=[judged])
+    # one staged receipt per (day, receipt_id) by flag_conflicts, items numbered by posexplode
+    return StageResult(staged, quarantine_rows(judged, FEED), rejected, checks, persisted=[judged],
+                       unique={RECEIPTS, ITEMS})

@@ -22,8 +22,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.common.contracts import load_contract
-from jobs.ingest.framework import Check, Delivery, StageResult
-from jobs.ingest.text import (as_date, as_decimal, blank, csv_content, csv_fields, district_of, file_checks,
+from jobs.ingest.framework import Check, Delivery, StageResult, covering, dated
+from jobs.ingest.text import (as_date, as_decimal, blank, by_day, csv_content, csv_fields, district_of, file_checks,
                               flag_conflicts, judge, lines_frame, mark_duplicates, ok, quarantine_rows, read_all,
                               read_csv, row_checks, tally, typed, wrong_width)
 
@@ -69,14 +69,18 @@ def staged_restrictions(judged: DataFrame) -> DataFrame:
         "source_file", "source_row")
 
 
-def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date) -> StageResult:
-    """Stage the restriction list delivered on ``day``."""
-    files, rejected = read_all(deliveries, lambda d: read_csv(d, COLUMNS))
+def stage(spark: SparkSession, deliveries: list[Delivery], cfg: dict, day: date | None = None) -> StageResult:
+    """Stage the restriction lists the raw files hold (all of them of ``day`` when given)."""
+    files, rejected = read_all(covering(deliveries, day), lambda d: read_csv(d, COLUMNS))
     judged = classify_restrictions(lines_frame(spark, files), cfg).persist()
     day_ = F.col("covered_ds")
     in_force = ok() & (F.col("c_start_date") <= day_) & F.coalesce(F.col("c_end_date") >= day_, F.lit(True))
-    t = tally(judged, in_force=F.sum(F.when(in_force, 1).otherwise(0)))
-    checks = file_checks(files, rejected) + row_checks(t) + [
-        Check("restrictions_in_force", t["in_force"] or 0, None, "pass", f"in force on {day.isoformat()}")]
+    days = list(by_day(files, rejected))
+    counts = tally(judged, [d for d, _, _ in days], in_force=F.sum(F.when(in_force, 1).otherwise(0)))
+    checks = []
+    for d, d_files, d_rejected in days:
+        t = counts[d]
+        checks += dated(d, file_checks(d_files, d_rejected) + row_checks(t) + [
+            Check("restrictions_in_force", t["in_force"] or 0, None, "pass", f"in force on {d.isoformat()}")])
     return StageResult({TABLE: staged_restrictions(judged)}, quarantine_rows(judged, FEED), rejected,
                        checks, persisted=[judged])

@@ -1,10 +1,14 @@
-"""Staging of one covered day of a row-oriented feed: file checks, one parse with exact row
+"""Staging of the covered days of a row-oriented feed: file checks, one parse with exact row
 numbers, rules to quarantine, de-duplication and the DQ checks (used by the operator event
 adapters and the cell reference).
 
-Reads the delivered files of one covered day (the ``Delivery`` list the framework passes to an
-adapter); returns a ``StageResult``: the staged rows (one per distinct delivered record), the
-quarantined rows with reason and rule, whole-file rejections and the day's DQ checks.
+Reads the delivered files of one or more covered days (the ``Delivery`` list the framework
+passes to an adapter) in one Spark pass; returns a ``StageResult``: the staged rows (one per
+distinct delivered record and covered day), the quarantined rows with reason and rule,
+whole-file rejections and each covered day's DQ checks. Every row carries its file's covered
+day (``_day``, from the file name), which takes the place of the day in rules (``{day}`` in a
+rule text is that day), de-duplication and counts, so a pass over many days gives each day
+exactly what staging that day alone gives.
 
 1. File checks before any row is read: the header line of a CSV (first line, read in Python, a
    few bytes) or the footer schema of a Parquet file must match the feed contract, else the file
@@ -21,19 +25,19 @@ quarantined rows with reason and rule, whole-file rejections and the day's DQ ch
    files may share a partition) and for plain CSV or Parquet read in several splits.
 4. A file with any row whose subscriber key looks like a raw MSISDN or IMSI (a rule with reason
    ``raw_identifier``) is rejected whole: none of its rows is staged or quarantined row by row.
-5. Rows passing every rule are de-duplicated on ``dedup`` (the standardised record) in one
-   shuffle (clustered by ``cluster``, e.g. the subscriber key, so a distinct count on it needs no
+5. Rows passing every rule are de-duplicated on the covered day and ``dedup`` (the standardised
+   record) in one shuffle (clustered by ``cluster``, e.g. the subscriber key, so a distinct count on it needs no
    second shuffle): the first occurrence in delivery order (earliest file, then lowest row; kept
    as one long, file ordinal << 40 | row, so the aggregation stays a hash aggregation) is staged,
    the others counted as duplicates. Rows breaking a rule go to quarantine with the delivered
-   text. With ``conflict`` set, distinct records sharing that key keep the first and quarantine
-   the rest.
-6. DQ: rows_received (data rows of the files read) = rows_staged + duplicates + rows_quarantined
+   text. With ``conflict`` set, distinct records of a day sharing that key keep the first and
+   quarantine the rest.
+6. DQ, per covered day: rows_received (data rows of the files read) = rows_staged + duplicates + rows_quarantined
    (by reason; a raw-identifier file counts all its rows); files rejected before their rows
    were read (wrong columns, unreadable) are counted in files_rejected, not in rows. Distinct
    counts of small sets (``distinct``, e.g. cells) are collected by the statistics job.
 
-The parsed day and the de-duplicated rows stay persisted until the framework has written the
+The parsed days and the de-duplicated rows stay persisted until the framework has written the
 staged rows and the quarantine (``StageResult.persisted``): the files are parsed once.
 """
 
@@ -44,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -52,10 +56,10 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.common.contracts import Contract, load_contract
-from jobs.ingest.framework import Check, Delivery, FileRejected, StageResult, conservation
+from jobs.ingest.framework import Check, Delivery, FileRejected, StageResult, conservation, dated
 
 ROW_REASONS = ("malformed_row", "missing_value", "bad_type", "value_not_allowed", "wrong_day")
-META = ["_path", "_block", "_mono"]
+META = ["_file", "_block", "_mono"]
 CASE_SPLITS = 64              # file splits numbered by a CASE expression; more: a broadcast join
 ROW_BITS = 40                 # first occurrence = file ordinal << ROW_BITS | row (rows per file < 2**40)
 
@@ -65,8 +69,14 @@ class Rule:
     """A row-level check: ``bad`` is true for a row that breaks it (null counts as false)."""
 
     reason: str          # quarantine reason code
-    rule: str            # what a row must satisfy, naming the column
+    rule: str            # what a row must satisfy, naming the column ("{day}": the covered day)
     bad: Column
+
+    def text(self) -> Column:
+        """The rule text of a row, its covered day filled in."""
+        if "{day}" not in self.rule:
+            return F.lit(self.rule)
+        return F.replace(F.lit(self.rule), F.lit("{day}"), F.date_format("_day", "yyyy-MM-dd"))
 
 
 @dataclass(frozen=True)
@@ -75,14 +85,16 @@ class RowFeed:
 
     contract: Contract                                              # the feed contract
     table: str                                                      # staged table
-    read: Callable[[SparkSession, list[Path]], DataFrame]           # -> META + data columns
+    read: Callable[[SparkSession, list[Path]], DataFrame]           # -> _path, _block, _mono + data
     parse: Callable[[DataFrame], tuple[DataFrame, list[Rule]]]      # + record, standard columns; rules
+                                                                    # (the covered day: column _day)
     dedup: tuple[str, ...]                                          # the standardised record
     output: Callable[[DataFrame], DataFrame]                        # dedup + ds, source_* -> table
     measures: Callable[[DataFrame], list[Column]] = lambda df: []   # named aggregates of staged rows
     distinct: dict[str, Column] = field(default_factory=dict)      # small-cardinality distinct counts
     cluster: tuple[str, ...] = ()                                   # shuffle key of the de-duplication
     conflict: tuple[str, ...] = ()                                  # at most one staged row per key
+    unique_grain: bool = False      # the staged grain holds source_file and source_row: no grain check
 
 
 # ---------------------------------------------------------------- readers
@@ -192,25 +204,40 @@ def unreadable(exc: Exception, files: list[Delivery], contract: Contract) -> lis
 
 
 # ---------------------------------------------------------------- one read, numbered
+def file_ordinal(files: list[Delivery]) -> Column:
+    """The position in ``files`` of a row's file (``_file``), looked up by the end of ``_path``,
+    ``dt=<delivered>/<name>`` (unique within a feed; its URI-quoted form is mapped too)."""
+    keys = {}
+    for i, d in enumerate(files):
+        key = f"{d.path.parent.name}/{d.path.name}"
+        keys[key] = keys[quote(key)] = i
+    pairs = [F.lit(x) for kv in keys.items() for x in kv]
+    return F.try_element_at(F.create_map(*pairs), F.substring_index("_path", "/", -2))
+
+
 def _parse(spark: SparkSession, feed: RowFeed, files: list[Delivery]) -> tuple[DataFrame, list[Rule]]:
-    df, rules = feed.parse(feed.read(spark, [d.path for d in files]))
+    """The files read and judged: META, the covered day, the first broken rule and the record."""
+    rows = feed.read(spark, [d.path for d in files]).withColumn("_file", file_ordinal(files))
+    rows = rows.withColumn("_day", F.get(F.array(*[F.lit(d.covered_ds) for d in files]), F.col("_file")))
+    df, rules = feed.parse(rows)
     verdict = F.lit(None).cast("struct<i:int,r:string>")
     for i, r in enumerate(rules):                    # one CASE: (first broken rule, delivered record)
         hit = F.struct(F.lit(i).alias("i"), F.col("_record").alias("r"))
         verdict = F.when(r.bad, hit) if i == 0 else verdict.when(r.bad, hit)
     df = df.withColumn("_verdict", verdict)
-    return df.select(*META, F.col("_verdict.i").alias("_fail"), *feed.dedup, F.col("_verdict.r").alias("_raw")), rules
+    return df.select(*META, "_day", F.col("_verdict.i").alias("_fail"), *feed.dedup,
+                     F.col("_verdict.r").alias("_raw")), rules
 
 
 def _read(spark: SparkSession, feed: RowFeed, files: list[Delivery]):
-    """(parsed and persisted day, rules, per-split stats, files read, files found unreadable)."""
+    """(parsed and persisted days, rules, per-split stats, files read, files found unreadable)."""
     rejected: list[FileRejected] = []
     while files:
         parsed, rules = _parse(spark, feed, files)
         parsed = parsed.persist()
         try:
             sets = [F.collect_set(F.when(F.col("_fail").isNull(), e)).alias(k) for k, e in feed.distinct.items()]
-            stats = parsed.groupBy("_path", "_block", "_fail").agg(
+            stats = parsed.groupBy("_file", "_block", "_fail").agg(
                 F.count(F.lit(1)).alias("n"), F.min("_mono").alias("m0"), *sets).collect()
             return parsed, rules, stats, files, rejected
         except Exception as exc:                           # noqa: BLE001 - diagnosed, else re-raised
@@ -235,31 +262,33 @@ class _File:
 
 def number_rows(stats: list, files: list[Delivery], header: bool,
                 distinct: tuple[str, ...] = ()) -> tuple[dict[str, _File], list[tuple]]:
-    """Per-file row counts by rule, and (path, split, base, file ordinal) rows such that
+    """Per-file row counts by rule, and (file ordinal, split, base) rows such that
     ``source_row = _mono + base`` (the header line gets 0)."""
-    by_path = {Path(d.path).resolve(): d.rel for d in files}
-    blocks: dict = {}                                        # (path, split) -> [lines, first id]
+    if any(s["_file"] is None for s in stats):
+        raise RuntimeError(f"{files[0].feed}: rows read from a file that is not among those listed")
+    blocks: dict = {}                                        # (file, split) -> [lines, first id]
     for s in stats:
-        b = blocks.setdefault((s["_path"], s["_block"]), [0, s["m0"]])
+        b = blocks.setdefault((s["_file"], s["_block"]), [0, s["m0"]])
         b[0], b[1] = b[0] + s["n"], min(b[1], s["m0"])
     info = {d.rel: _File(d, i) for i, d in enumerate(files)}
     for s in stats:
-        f = info[by_path[local_path(s["_path"])]]
-        head = int(header and s["_block"] == 0 and s["m0"] == blocks[(s["_path"], 0)][1])
+        f = info[files[s["_file"]].rel]
+        head = int(header and s["_block"] == 0 and s["m0"] == blocks[(s["_file"], 0)][1])
         f.fails[s["_fail"]] += s["n"] - head
         f.rows += s["n"] - head
         for k in distinct:
             f.sets[k].update(s[k])
     bases, before = [], defaultdict(int)
-    for (path, block), (lines, first) in sorted(blocks.items()):
-        bases.append((path, block, before[path] + 1 - int(header) - first, info[by_path[local_path(path)]].ord))
-        before[path] += lines
+    for (ord_, block), (lines, first) in sorted(blocks.items()):
+        bases.append((ord_, block, before[ord_] + 1 - int(header) - first))
+        before[ord_] += lines
     return info, bases
 
 
-# ---------------------------------------------------------------- the day
-def stage_rows(spark: SparkSession, deliveries: list[Delivery], day: date, feed: RowFeed) -> StageResult:
-    """Stage one covered day of a row-oriented feed (see the module docstring)."""
+# ---------------------------------------------------------------- the days
+def stage_rows(spark: SparkSession, deliveries: list[Delivery], feed: RowFeed) -> StageResult:
+    """Stage the covered days of ``deliveries`` (each its file's ``covered_ds``) of a
+    row-oriented feed in one pass (see the module docstring)."""
     contract = feed.contract
     checked = [(d, file_problem(d, contract)) for d in deliveries]
     rejected = [p for _, p in checked if p is not None]
@@ -277,29 +306,40 @@ def stage_rows(spark: SparkSession, deliveries: list[Delivery], day: date, feed:
     refused = {r.delivery.rel for r in rejected}
     kept = [f for f in info.values() if f.delivery.rel not in refused]
     if parsed is None:
-        empty = spark.createDataFrame([], load_contract(feed.table).spark_schema())
-        return StageResult({feed.table: empty}, None, rejected,
-                           day_checks(info, kept, rejected, rules, 0, 0, {}, len(deliveries)))
-    staged, quarantine, dedup, counts = _split(spark, parsed, rules, feed, day, files, bases, {f.ord for f in kept})
-    counts.update({k: len(set().union(*[f.sets[k] for f in kept])) for k in feed.distinct})
-    checks = day_checks(info, kept, rejected, rules, counts.pop("rows_staged"), counts.pop("conflicts"),
-                        counts, len(deliveries))
-    return StageResult({feed.table: staged}, quarantine, rejected, checks, persisted=[dedup, parsed])
+        staged, quarantine, persisted, counts = spark.createDataFrame([], load_contract(feed.table).spark_schema()), \
+            None, [], {}
+    else:
+        staged, quarantine, dedup, counts = _split(spark, parsed, rules, feed, files, bases, {f.ord for f in kept})
+        persisted = [dedup, parsed]
+    checks = []
+    for day in sorted({d.covered_ds for d in deliveries}):
+        d_info = {rel: f for rel, f in info.items() if f.delivery.covered_ds == day}
+        d_kept = [f for f in kept if f.delivery.covered_ds == day]
+        d_rejected = [r for r in rejected if r.delivery.covered_ds == day]
+        n_files = sum(d.covered_ds == day for d in deliveries)
+        if not d_info:                                   # no file of the day could be read
+            checks += dated(day, day_checks(d_info, d_kept, d_rejected, [], 0, 0, {}, n_files))
+            continue
+        c = dict(counts[day])
+        c.update({k: len(set().union(*[f.sets[k] for f in d_kept])) for k in feed.distinct})
+        checks += dated(day, day_checks(d_info, d_kept, d_rejected, rules, c.pop("rows_staged"),
+                                        c.pop("conflicts"), c, n_files))
+    return StageResult({feed.table: staged}, quarantine, rejected, checks, persisted,
+                       {feed.table} if feed.unique_grain else set())
 
 
 def _numbered(spark: SparkSession, parsed: DataFrame, bases: list[tuple]) -> DataFrame:
-    """The rows of the kept files with ``_ord`` (file ordinal) and ``source_row``; the header goes.
+    """The rows of the kept files (``_file``: file ordinal) with ``source_row``; the header goes.
     A CASE over the splits for up to ``CASE_SPLITS`` of them, else a broadcast join."""
     if len(bases) > CASE_SPLITS:
-        mapping = spark.createDataFrame(bases, "_path string, _block bigint, _base bigint, _ord int")
-        rows = parsed.join(F.broadcast(mapping), ["_path", "_block"])
+        mapping = spark.createDataFrame(bases, "_file int, _block bigint, _base bigint")
+        rows = parsed.join(F.broadcast(mapping), ["_file", "_block"])
     else:
-        base, ord_ = F.lit(None).cast("bigint"), F.lit(None).cast("int")
-        for i, (path, block, b, o) in enumerate(bases):             # one flat CASE per column
-            hit = (F.col("_path") == F.lit(path)) & (F.col("_block") == F.lit(block))
+        base = F.lit(None).cast("bigint")
+        for i, (ord_, block, b) in enumerate(bases):                 # one flat CASE
+            hit = (F.col("_file") == F.lit(ord_)) & (F.col("_block") == F.lit(block))
             base = F.when(hit, F.lit(b)) if i == 0 else base.when(hit, F.lit(b))
-            ord_ = F.when(hit, F.lit(o)) if i == 0 else ord_.when(hit, F.lit(o))
-        rows = parsed.select("*", base.alias("_base"), ord_.alias("_ord")).where(F.col("_ord").isNotNull())
+        rows = parsed.select("*", base.alias("_base")).where(F.col("_base").isNotNull())
     return rows.withColumn("source_row", F.col("_mono") + F.col("_base")).where(F.col("source_row") >= 1)
 
 
@@ -311,40 +351,57 @@ def _row_of(first: str) -> Column:
     return F.col(first).bitwiseAND(F.lit((1 << ROW_BITS) - 1))
 
 
-def _split(spark, parsed, rules, feed, day, files, bases, keep):
-    """Staged rows (de-duplicated, persisted) and quarantined rows of the kept files, with counts."""
+def _day_counts(staged: DataFrame, feed: RowFeed, days: set[date]) -> dict[date, dict]:
+    """rows_staged and the feed's measures per covered day (a day without staged rows gets what
+    the measures give on no rows)."""
+    aggs = [F.count(F.lit(1)).alias("rows_staged"), *feed.measures(staged)]
+    counts = {r["ds"]: r.asDict() for r in staged.groupBy("ds").agg(*aggs).collect()}
+    if days - set(counts):
+        none = staged.where(F.lit(False)).agg(*aggs).collect()[0].asDict()
+        counts.update({day: dict(none, ds=day) for day in days - set(counts)})
+    for c in counts.values():
+        del c["ds"]
+    return counts
+
+
+def _split(spark, parsed, rules, feed, files, bases, keep):
+    """Staged rows (de-duplicated per covered day, persisted) and quarantined rows of the kept
+    files, with counts per covered day."""
     name = feed.contract.name
     rels = F.array(*[F.lit(d.rel) for d in files])
     delivered = F.array(*[F.lit(d.delivered_ds) for d in files])
-    rows = _numbered(spark, parsed, [b for b in bases if b[3] in keep])
+    rows = _numbered(spark, parsed, [b for b in bases if b[0] in keep])
     good = rows.where(F.col("_fail").isNull())
     good = good.repartition(*feed.cluster) if feed.cluster else good
-    first = F.shiftleft(F.col("_ord").cast("bigint"), ROW_BITS).bitwiseOR(F.col("source_row"))
-    dedup = good.groupBy(*feed.dedup).agg(F.min(first).alias("_first")).persist()   # a long: hash aggregate
+    first = F.shiftleft(F.col("_file").cast("bigint"), ROW_BITS).bitwiseOR(F.col("source_row"))
+    dedup = good.groupBy("_day", *feed.dedup).agg(F.min(first).alias("_first")).persist()   # a long: hash aggregate
     if feed.conflict:
-        ranked = dedup.withColumn("_rank", F.row_number().over(Window.partitionBy(*feed.conflict).orderBy("_first")))
+        by_key = Window.partitionBy("_day", *feed.conflict).orderBy("_first")
+        ranked = dedup.withColumn("_rank", F.row_number().over(by_key))
         kept, clash = ranked.where(F.col("_rank") == 1), ranked.where(F.col("_rank") > 1)
     else:
         kept, clash = dedup, None
-    src = kept.select(*feed.dedup, F.lit(day).alias("ds"), F.get(rels, _ord_of("_first")).alias("source_file"),
+    src = kept.select(*feed.dedup, F.col("_day").alias("ds"), F.get(rels, _ord_of("_first")).alias("source_file"),
                       _row_of("_first").alias("source_row"))
     staged = feed.output(src)
-    counts = staged.agg(F.count(F.lit(1)).alias("rows_staged"), *feed.measures(staged)).collect()[0].asDict()
+    counts = _day_counts(staged, feed, {d.covered_ds for d in files})
     quarantine = rows.where(F.col("_fail").isNotNull()).select(
-        F.lit(name).alias("feed"), F.lit(day).alias("ds"), F.get(rels, F.col("_ord")).alias("source_file"),
+        F.lit(name).alias("feed"), F.col("_day").alias("ds"), F.get(rels, F.col("_file")).alias("source_file"),
         "source_row", F.get(F.array(*[F.lit(r.reason) for r in rules]), F.col("_fail")).alias("reason_code"),
-        F.get(F.array(*[F.lit(r.rule) for r in rules]), F.col("_fail")).alias("rule"),
-        F.col("_raw").alias("raw_record"), F.get(delivered, F.col("_ord")).alias("delivered_ds"))
-    counts["conflicts"] = 0
+        F.get(F.array(*[r.text() for r in rules]), F.col("_fail")).alias("rule"),
+        F.col("_raw").alias("raw_record"), F.get(delivered, F.col("_file")).alias("delivered_ds"))
+    conflicts = {}
     if clash is not None:
         clash = clash.select(
-            F.lit(name).alias("feed"), F.lit(day).alias("ds"), F.get(rels, _ord_of("_first")).alias("source_file"),
+            F.lit(name).alias("feed"), F.col("_day").alias("ds"), F.get(rels, _ord_of("_first")).alias("source_file"),
             _row_of("_first").alias("source_row"), F.lit("value_not_allowed").alias("reason_code"),
             F.lit(f"({', '.join(feed.conflict)}) identifies one row; the first delivered is kept").alias("rule"),
             F.to_json(F.struct(*feed.dedup)).alias("raw_record"),
             F.get(delivered, _ord_of("_first")).alias("delivered_ds"))
-        counts["conflicts"] = clash.count()
+        conflicts = {r["ds"]: r["count"] for r in clash.groupBy("ds").count().collect()}
         quarantine = quarantine.unionByName(clash)
+    for day, c in counts.items():
+        c["conflicts"] = conflicts.get(day, 0)
     return staged, quarantine, dedup, counts
 
 

@@ -22,8 +22,10 @@ Unrecognised text is null (the feeds quarantine it as unknown_reference).
 
 Verdicts: a row is a duplicate (same content as an earlier row of the covered day, in delivery
 order), quarantined (``_verdict`` = first failing rule: reason code and rule text), superseded
-(morbidity) or staged. :func:`tally` counts them in one aggregation and :func:`row_checks`
-turns the counts into the standard DQ checks, conservation included.
+(morbidity) or staged. Every comparison between rows stays within a covered day
+(``covered_ds``), so the lines of many days are judged in one pass exactly as each day alone.
+:func:`tally` counts them per covered day in one aggregation and :func:`row_checks` turns the
+counts into the standard DQ checks, conservation included.
 """
 
 import csv
@@ -31,10 +33,10 @@ import gzip
 import re
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import pandas as pd
-from pyspark.sql import Column, DataFrame, Row, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -155,6 +157,14 @@ def read_all(deliveries: list[Delivery], reader) -> tuple[list[TextFile], list[F
     return files, rejected
 
 
+def by_day(files: list[TextFile], rejected: list[FileRejected]):
+    """(covered day, its files, its rejected files) for every day the files cover, in order."""
+    days = sorted({tf.delivery.covered_ds for tf in files} | {r.delivery.covered_ds for r in rejected})
+    for day in days:
+        yield (day, [tf for tf in files if tf.delivery.covered_ds == day],
+               [r for r in rejected if r.delivery.covered_ds == day])
+
+
 def file_checks(files: list[TextFile], rejected: list[FileRejected]) -> list[Check]:
     """files (delivered for the day), files_late, files_rejected and the encodings used
     (files_cp1251; every file=encoding in its detail)."""
@@ -262,7 +272,7 @@ def first_failure(rules: list[tuple[str, str, Column]]) -> Column:
 
 def mark_duplicates(df: DataFrame, content: Column) -> DataFrame:
     """``_dup``: the row repeats the content of an earlier row (file delivery order, then line)."""
-    w = Window.partitionBy(content).orderBy("file_no", "source_row")
+    w = Window.partitionBy("covered_ds", content).orderBy("file_no", "source_row")
     return df.withColumn("_dup", F.row_number().over(w) > 1)
 
 
@@ -283,7 +293,7 @@ def ok() -> Column:
 def flag_conflicts(df: DataFrame, keys: list[str], rule: str) -> DataFrame:
     """Later valid rows whose key repeats an earlier valid row with other content go to
     quarantine (value_not_allowed); the first delivered stays."""
-    w = Window.partitionBy(ok().alias("_ok"), *keys).orderBy("file_no", "source_row")
+    w = Window.partitionBy(ok().alias("_ok"), "covered_ds", *keys).orderBy("file_no", "source_row")
     clash = ok() & (F.row_number().over(w) > 1)
     verdict = F.struct(F.lit("value_not_allowed").alias("reason"), F.lit(rule).alias("rule"))
     return df.withColumn("_verdict", F.when(clash, verdict).otherwise(F.col("_verdict")))
@@ -297,18 +307,23 @@ def quarantine_rows(df: DataFrame, feed: str) -> DataFrame:
                     "raw_record", "delivered_ds"))
 
 
-def tally(df: DataFrame, superseded: Column | None = None, **extra: Column) -> Row:
-    """One aggregation: received, duplicates, staged, superseded, late, per reason, plus ``extra``."""
+def tally(df: DataFrame, days: list[date], superseded: Column | None = None, **extra: Column) -> dict[date, dict]:
+    """One aggregation per covered day: received, duplicates, staged, superseded, late, per
+    reason, plus ``extra``. A day of ``days`` without rows (its files rejected whole) gets what
+    an aggregation over no rows gives: received 0, every other value unknown."""
     sup = F.coalesce(superseded, F.lit(False)) if superseded is not None else F.lit(False)
     n = lambda cond: F.sum(F.when(cond, 1).otherwise(0))  # noqa: E731
-    return df.agg(
+    agg = df.groupBy("covered_ds").agg(
         F.count(F.lit(1)).alias("received"), n(F.col("_dup")).alias("duplicates"),
         n(ok() & ~sup).alias("staged"), n(ok() & sup).alias("superseded"), n(F.col("late")).alias("late"),
         *[n(~F.col("_dup") & (F.col("_verdict.reason") == r)).alias(f"q_{r}") for r in ROW_REASONS],
-        *[c.alias(k) for k, c in extra.items()]).collect()[0]
+        *[c.alias(k) for k, c in extra.items()])
+    counts = {r["covered_ds"]: r.asDict() for r in agg.collect()}
+    empty = dict.fromkeys(agg.columns) | {"received": 0}
+    return {day: counts.get(day, empty) for day in days}
 
 
-def row_checks(t: Row) -> list[Check]:
+def row_checks(t: dict) -> list[Check]:
     """The standard row-accounting checks of a feed-day from :func:`tally`'s counts."""
     quarantined = sum(t[f"q_{r}"] or 0 for r in ROW_REASONS)
     received, dup, staged, sup = (t[k] or 0 for k in ("received", "duplicates", "staged", "superseded"))
@@ -322,7 +337,7 @@ def row_checks(t: Row) -> list[Check]:
     return checks + [conservation(received, staged, dup, quarantined, sup)]
 
 
-def time_checks(t: Row, lo: str = "t_min", hi: str = "t_max") -> list[Check]:
+def time_checks(t: dict, lo: str = "t_min", hi: str = "t_max") -> list[Check]:
     """event_time_min/max_epoch_s of the staged rows: ``lo``/``hi`` are epoch seconds (e.g. from
     ``F.min(F.unix_seconds(ts))``); the detail gives the instant in UTC; None when nothing staged."""
     out = []

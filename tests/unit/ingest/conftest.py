@@ -3,7 +3,7 @@
 ``small_city`` gives ``(landing, manifest, paths)``: the landing folder, the manifest (ground truth
 and the dirt log) and ``Paths`` whose lake is the session's own folder. Tests must not change the
 landing (copy what they damage); a module that writes should take ``lake_paths`` for a lake of
-its own.
+its own. ``lake_tables`` reads what ingest wrote for some feeds, to compare two lakes.
 """
 
 from dataclasses import replace
@@ -13,7 +13,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from pyspark.sql import functions as F
+
 from jobs.common.config import Paths
+from jobs.common.lake import read_table
 from jobs.simulate.city import run_simulation
 from jobs.simulate.context import SimParams
 
@@ -52,3 +55,21 @@ def city(small_city) -> SimpleNamespace:
     landing, manifest, _ = small_city
     return SimpleNamespace(landing=landing, manifest=manifest,
                            start=date.fromisoformat(manifest["period"]["start"]))
+
+
+FEED_COLUMN = {"quarantine": "feed", "dq_results": "feed_or_table", "ops_recompute_requests": "feed"}
+
+
+@pytest.fixture(scope="session")
+def lake_tables(spark):
+    """``read(paths, tables, feeds)``: every row of each table in the lake, sorted, only those of
+    ``feeds`` in the shared tables (quarantine, dq_results, ops_recompute_requests)."""
+    def read(paths: Paths, tables: tuple[str, ...], feeds: list[str]) -> dict[str, list[tuple]]:
+        out = {}
+        for table in tables:
+            df = read_table(spark, table, paths)
+            if table in FEED_COLUMN:
+                df = df.where(F.col(FEED_COLUMN[table]).isin(feeds))
+            out[table] = sorted(tuple(r) for r in df.collect())
+        return out
+    return read

@@ -2,7 +2,8 @@
 
 Four days with dirt: duplicates, malformed rows, out-of-city geocodes, missing geocodes, one
 late file and one file in cp1251. Every delivery day is ingested through the framework; the
-tests then read the lake. Inline frames check single rules (time zone change, districts).
+tests then read the lake, and a range run of all the days must write the same tables. Inline
+frames check single rules (time zone change, districts).
 """
 
 import csv
@@ -19,7 +20,7 @@ from jobs.common.config import Paths
 from jobs.common.lake import read_table
 from jobs.ingest import ambulance as am
 from jobs.ingest.districts import city_outline
-from jobs.ingest.framework import Delivery, FileRejected, IngestError, ingest_delivery_day
+from jobs.ingest.framework import Delivery, FileRejected, IngestError, ingest_delivery_day, ingest_range
 from jobs.ingest.text import (LINES_SCHEMA, decode_text, district_lookup, district_of, read_text,
                               recognise_district)
 
@@ -118,6 +119,17 @@ def test_the_late_file_joins_its_day_and_asks_for_recompute(spark, lake, city):
     req = read_table(spark, "ops_recompute_requests", lake).where(F.col("feed") == FEED).collect()
     assert [(r.ds.isoformat(), r.delivered_ds.isoformat(), r.reason, r.files) for r in req] == [
         (day, late["detail"]["delivered"], "late_file", late["file"])]
+
+
+def test_a_range_run_gives_the_tables_of_the_day_by_day_runs(spark, lake, city_cfg, lake_tables, tmp_path):
+    """All delivery days at once, one covered day per pass and all in one pass."""
+    days = dt_folders(lake.landing, FEED)
+    tables = ("stg_ambulance__calls", "quarantine", "dq_results", "ops_recompute_requests")
+    for budget in (1, None):
+        paths = Paths.from_env({"GEOPULSE_DATA": str(tmp_path / str(budget)), "GEOPULSE_LANDING": str(lake.landing)})
+        report = ingest_range(spark, FEED, days[0], days[-1], city_cfg, am.stage, paths, budget=budget)
+        assert report.days == sorted({date.fromisoformat(p.name[10:20]) for p in lake.landing.glob(f"{FEED}/*/*")})
+        assert lake_tables(paths, tables, [FEED]) == lake_tables(lake, tables, [FEED])
 
 
 def test_received_times_are_converted_through_the_tz_database(spark, lake, city):

@@ -2,7 +2,8 @@
 
 A six-day dirty city holds one ``morbidity_<day>_rev2.csv`` delivered days later. The day is
 ingested from its first delivery (revision 1), then from the correction's delivery day
-(revision 2 replaces it), and compared with the manifest's truth either time.
+(revision 2 replaces it), and compared with the manifest's truth either time; a range run from
+the first delivery to the correction writes the same partitions of those two days.
 """
 
 import csv
@@ -15,7 +16,7 @@ from pyspark.sql import functions as F
 from jobs.common.config import Paths
 from jobs.common.lake import read_table
 from jobs.ingest import morbidity as mo
-from jobs.ingest.framework import IngestError, ingest_delivery_day
+from jobs.ingest.framework import IngestError, ingest_delivery_day, ingest_range
 from jobs.ingest.text import LINES_SCHEMA
 from jobs.simulate.city import run_simulation
 from jobs.simulate.context import SimParams
@@ -93,6 +94,20 @@ def test_rerun_of_the_correction_changes_nothing(spark, lake, city_cfg, correcti
     before = {t: sorted(map(str, read_table(spark, t, paths).collect())) for t in tables}
     ingest_delivery_day(spark, FEED, date.fromisoformat(rev["delivered"]), city_cfg, mo.stage, paths)
     assert {t: sorted(map(str, read_table(spark, t, paths).collect())) for t in tables} == before
+
+
+def test_a_range_run_writes_the_partitions_of_the_day_by_day_runs(spark, lake, city, city_cfg, correction, tmp_path):
+    paths, (day, rev) = lake[0], correction
+    delivered = date.fromisoformat(rev["delivered"])
+    ranged = Paths.from_env({"GEOPULSE_DATA": str(tmp_path), "GEOPULSE_LANDING": str(city.landing)})
+    report = ingest_range(spark, FEED, day, delivered, city_cfg, mo.stage, ranged)
+    assert day in report.recompute and report.days[0] == day and report.days[-1] == delivered
+    for table in (TABLE, "quarantine", "dq_results"):
+        got, want = (sorted(map(str, read_table(spark, table, p, ds=[day, delivered]).collect())) for p in (ranged, paths))
+        assert got == want, table
+    requests = [sorted(map(str, read_table(spark, "ops_recompute_requests", p)
+                           .where(F.col("delivered_ds").isin(day, delivered)).collect())) for p in (ranged, paths)]
+    assert requests[0] == requests[1] != []
 
 
 def lines(spark, files: dict[str, list[str]]):

@@ -1,6 +1,6 @@
 """Operator event ingest on the small dirty city, checked against the delivered files and the
 manifest: every row accounted for, staged events equal the truth, rejected files, late files,
-keys, row numbers, time zones, idempotent reruns."""
+keys, row numbers, time zones, idempotent reruns, and a range run equal to the day-by-day runs."""
 
 import gzip
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +18,11 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs.common.lake import read_table
-from jobs.ingest import beeline, kcell, tele2
+from jobs.ingest import beeline, framework, kcell, tele2
 from jobs.ingest.framework import Delivery, IngestError, covered_day, ingest_delivery_day, landing_deliveries
 from jobs.ingest.operators import key_to_int64
 from jobs.ingest.rowstage import read_lines
-from jobs.ingest.run import ADAPTERS, IngestRunError, run
+from jobs.ingest.run import ADAPTERS, IngestRunError, run, run_range
 from jobs.simulate import keys
 
 FEEDS = {"operator_kcell": "401-02", "operator_beeline": "401-01", "operator_tele2": "401-77"}
@@ -239,6 +239,23 @@ def test_rerunning_a_delivery_day_gives_identical_tables(spark, small_city, city
     with pytest.raises(IngestError, match="operator_kcell") if day.isoformat() in raw else nullcontext():
         run(spark, city_cfg, day, lake_paths, ["operator_kcell"])
     assert tables() == before
+
+
+def test_a_range_run_gives_the_tables_of_the_day_by_day_runs(spark, small_city, city_cfg, lake_paths, delivery_days,
+                                                            ingested, lake_tables, tmp_path, monkeypatch):
+    """All delivery days at once, in passes of about two covered days (a late file joins its day's
+    pass): the same staged rows, quarantine, dq_results and recompute requests as day by day."""
+    monkeypatch.setattr(framework, "PASS_BYTES", 2 * max(f.stat().st_size for f in small_city[0].glob(
+        "operator_kcell/*/*.csv.gz")) * 5)
+    paths = replace(lake_paths, lake=tmp_path / "lake")
+    feeds = ["cell_reference", *FEEDS]
+    with pytest.raises(IngestRunError) as exc:
+        run_range(spark, city_cfg, delivery_days[0], delivery_days[-1], paths, feeds, workers=2)
+    raw = [e["file"] for e in small_city[1]["dirt"] if e["kind"] == "raw_identifier_file" and e["feed"] in FEEDS]
+    assert sorted(r.delivery.rel for r in exc.value.rejected) == sorted(raw)
+    assert f"delivery days {delivery_days[0]} .. {delivery_days[-1]}" in str(exc.value)
+    tables = ("stg_operator__events", "stg_operator__cells", "quarantine", "dq_results", "ops_recompute_requests")
+    assert lake_tables(paths, tables, feeds) == lake_tables(lake_paths, tables, feeds)
 
 
 # ---------------------------------------------------------------- hand-made files

@@ -2,7 +2,8 @@
 
 Four days with duplicated and malformed receipts and one late file. Every delivery day
 of the receipts is ingested through the framework; receipts and items per day, district (from
-the delivered pharmacy reference) and ATC group are compared with the generator's exact counts.
+the delivered pharmacy reference) and ATC group are compared with the generator's exact counts,
+and a range run of all the days must write the same tables.
 """
 
 import csv
@@ -18,7 +19,7 @@ from pyspark.sql import functions as F
 from jobs.common.config import Paths
 from jobs.common.lake import read_table
 from jobs.ingest import pharmacy_receipts as rc
-from jobs.ingest.framework import IngestError, ingest_delivery_day
+from jobs.ingest.framework import IngestError, ingest_delivery_day, ingest_range
 from jobs.ingest.text import LINES_SCHEMA
 
 FEED = "pharmacy_receipts"
@@ -97,6 +98,15 @@ def test_the_late_file_joins_its_day_and_asks_for_recompute(spark, lake, city):
     assert dq(spark, lake)[(late["day"], "late_rows")] == late["rows"]
     req = read_table(spark, "ops_recompute_requests", lake).where(F.col("feed") == FEED).collect()
     assert [(r.ds.isoformat(), r.reason) for r in req] == [(late["day"], "late_file")]
+
+
+def test_a_range_run_gives_the_tables_of_the_day_by_day_runs(spark, lake, city, city_cfg, lake_tables, tmp_path):
+    days = dt_folders(city.landing, FEED)
+    paths = Paths.from_env({"GEOPULSE_DATA": str(tmp_path), "GEOPULSE_LANDING": str(city.landing)})
+    ingest_range(spark, FEED, days[0], days[-1], city_cfg, rc.stage, paths)
+    tables = ("stg_pharmacy__receipts", "stg_pharmacy__receipt_items", "quarantine", "dq_results",
+              "ops_recompute_requests")
+    assert lake_tables(paths, tables, [FEED]) == lake_tables(lake, tables, [FEED])
 
 
 def test_sale_times_keep_their_offset(spark, lake, city):
