@@ -17,42 +17,16 @@ per-partition counts of distinct subscribers, which is exact.
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.aggregate.cell_locations import res_col
-
-SUB_HOUR = ["ds", "hour", "operator", "subscriber_key"]
+from jobs.aggregate import subscriber_pass
 
 
-def subscriber_hours(located: DataFrame) -> DataFrame:
-    """Located events -> one row per (ds, hour, operator, subscriber_key, loc_id) with events."""
-    return (located.where(F.col("loc_id").isNotNull())
-            .groupBy(*SUB_HOUR, "loc_id").agg(F.count(F.lit(1)).alias("events")))
-
-
-def hex_hour_counts(sub_hours: DataFrame, homes: DataFrame, dim: DataFrame,
-                    resolutions: list[int]) -> DataFrame:
-    """-> ds, hour, operator, resolution, h3_cell, subscribers, residents, events."""
-    home_loc = F.broadcast(dim.select(F.col("loc_id").alias("home_loc"),
-                                      F.col(res_col(max(resolutions))).alias("home_h3_cell")))
-    with_home = (sub_hours.join(homes, ["ds", "operator", "subscriber_key"], "left")
-                 .join(home_loc, "home_h3_cell", "left"))
-    parts = []
-    for res in sorted(resolutions, reverse=True):
-        cells = F.broadcast(dim.select("loc_id", F.col(res_col(res)).alias("h3_cell")))
-        home_cells = F.broadcast(dim.select(F.col("loc_id").alias("home_loc"),
-                                            F.col(res_col(res)).alias("home_cell")))
-        x = with_home.join(cells, "loc_id").join(home_cells, "home_loc", "left")
-        per_sub = (x.groupBy(*SUB_HOUR, "h3_cell")
-                   .agg(F.sum("events").alias("events"),
-                        F.max(F.coalesce(F.col("home_cell") == F.col("h3_cell"), F.lit(False)).cast("int"))
-                        .alias("resident")))
-        parts.append(per_sub.groupBy("ds", "hour", "operator", "h3_cell")
-                     .agg(F.count(F.lit(1)).alias("subscribers"), F.sum("resident").alias("residents"),
-                          F.sum("events").alias("events"))
-                     .withColumn("resolution", F.lit(int(res))))
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.unionByName(p)
-    return out
+def hex_hour_counts(located: DataFrame, homes: DataFrame, dim: DataFrame, resolutions: list[int],
+                    partitions: int) -> DataFrame:
+    """Located events (``by_subscriber`` into ``partitions``) and homes (ds, operator,
+    subscriber_key, home_h3_cell) -> ds, hour, operator, resolution, h3_cell, subscribers,
+    residents, events. Distinct subscribers per partition (one vectorised pass), then summed."""
+    partials = subscriber_pass.partial_hex_hours(located, homes, dim, resolutions, partitions)
+    return subscriber_pass.hex_hour_counts(partials)
 
 
 def fuse(counts: DataFrame, cells: DataFrame, factors: DataFrame) -> DataFrame:

@@ -1,7 +1,7 @@
 """agg_od__district_day: daily trips between districts.
 
-Reads the moves of ``jobs.aggregate.trajectories.moves`` (located events in time order with the
-previous district) and the fusion factors; writes ``agg_od__district_day`` (partition ds).
+Reads the district trips of ``jobs.aggregate.trajectories.district_trips`` (one row per change
+of district between consecutive located events) and the fusion factors; writes ``agg_od__district_day`` (partition ds).
 Grain: (ds, origin_district, destination_district). A trip is a change of district between two
 consecutive located events of a subscriber (handover oscillations left out); travellers are the
 distinct subscribers making it. People estimates use the origin district's factors. Suppression:
@@ -19,10 +19,10 @@ HIERARCHY = Hierarchy((Nesting("destinations of an origin", ("ds", "origin_distr
                        Nesting("origins of a destination", ("ds", "destination_district"))))
 
 
-def od(moves: DataFrame, factors: DataFrame, k: int) -> DataFrame:
-    trips = (moves.where(F.col("prev_district").isNotNull() & (F.col("district") != F.col("prev_district")))
-             .groupBy("ds", "operator", "subscriber_key", F.col("prev_district").alias("origin_district"),
-                      F.col("district").alias("destination_district"))
+def od(district_trips: DataFrame, factors: DataFrame, k: int) -> DataFrame:
+    """``district_trips``: ds, operator, subscriber_key, origin_district, destination_district,
+    one row per trip -> the table's rows, suppressed below ``k`` travellers."""
+    trips = (district_trips.groupBy("ds", "operator", "subscriber_key", "origin_district", "destination_district")
              .agg(F.count(F.lit(1)).alias("trips")))
     per_op = (trips.groupBy("ds", "operator", "origin_district", "destination_district")
               .agg(F.count(F.lit(1)).alias("travellers"), F.sum("trips").alias("trips"))

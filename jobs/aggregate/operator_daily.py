@@ -8,7 +8,8 @@ days: ``private_trajectories__subscriber_day``, ``agg_presence__h3_hour``,
 dq_results rows for ``agg_presence__h3_hour`` (events, located and unlocated events).
 
 Order: locate events (broadcast join, no H3 call per event) -> one hash exchange by subscriber
--> trajectories (written first: homes as known on a day read the month's trajectories up to that
+-> one vectorised pass per partition for the subscriber-day summaries (trajectories, district
+trips) -> trajectories (written first: homes as known on a day read the month's trajectories up to that
 day) -> homes and the fusion factors -> hex-hour counts -> the tables. A range of days runs in
 one session and one pass (backfills); rerunning a day replaces exactly its partitions.
 
@@ -102,17 +103,17 @@ def run(spark: SparkSession, cfg: dict, paths: Paths | None, days: list[date]) -
     counts = location_counts(located_events(events, geo.anchors, tz)).toPandas()
     if counts.empty:
         raise ValueError(f"{EVENTS}: no staged events on {days[0]}..{days[-1]}")
-    located = by_subscriber(located_events(events, geo.anchors, tz), partitions_for(int(counts["events"].sum())))
-    located = located.persist(StorageLevel.MEMORY_AND_DISK)
-    mv = trajectories.moves(located, geo.dim, trip_res).persist(StorageLevel.MEMORY_AND_DISK)
+    parts = partitions_for(int(counts["events"].sum()))
+    located = by_subscriber(located_events(events, geo.anchors, tz), parts).persist(StorageLevel.MEMORY_AND_DISK)
     working = [d for d in days if calendar.is_working_day(cfg, d)]
-    traj = trajectories.subscriber_days(located, mv, geo.dim, working, calendar.night_hours(cfg),
-                                        calendar.work_hours(cfg), fine)
+    summaries = trajectories.summaries(located, geo.dim, trip_res, working, calendar.night_hours(cfg),
+                                       calendar.work_hours(cfg)).persist(StorageLevel.MEMORY_AND_DISK)
+    traj = trajectories.subscriber_days(summaries)
     out: dict[str, int] = {}
     write_table(traj, TRAJECTORIES, paths)
     month_days = [days[0].replace(day=1) + timedelta(n) for n in range((days[-1] - days[0].replace(day=1)).days + 1)]
     traj = read_table(spark, TRAJECTORIES, paths, ds=month_days).persist(StorageLevel.MEMORY_AND_DISK)
-    homes = homes_to_date(traj).where(F.col("ds").isin(days))
+    homes = homes_to_date(traj).where(F.col("ds").isin(days)).persist(StorageLevel.MEMORY_AND_DISK)
     cell_district = geo.dim.select(F.col(res_col(fine)).alias("home_h3_cell"), "district")
     home_district = homes.join(F.broadcast(cell_district), "home_h3_cell", "left").drop("home_h3_cell")
     seen = traj.where(F.col("ds").isin(days) & (F.col("located_events") > 0)).select("ds", "operator", "subscriber_key")
@@ -120,15 +121,14 @@ def run(spark: SparkSession, cfg: dict, paths: Paths | None, days: list[date]) -
                    .where(F.col("district").isNotNull())
                    .groupBy("ds", "operator", "district").agg(F.count(F.lit(1)).alias("residents")))
     factors = scale_factors(home_counts, geo.population, market_shares(spark, cfg), ["ds"]).cache()
-    sub_hours = hex_hours.subscriber_hours(located)
-    counts_hex = hex_hours.hex_hour_counts(sub_hours, homes, geo.dim, geo.resolutions)
+    counts_hex = hex_hours.hex_hour_counts(located, homes, geo.dim, geo.resolutions, parts)
     fused = hex_hours.fuse(counts_hex, geo.cells, factors).persist(StorageLevel.MEMORY_AND_DISK)
     tables = {
         presence.TABLE: presence.presence(fused, k, geo.resolutions),
         visitors.TABLE: visitors.visitors(fused, k, geo.resolutions),
         mobility.TABLE: mobility.mobility(traj.where(F.col("ds").isin(days)), home_district, factors,
                                           cfg["city"]["name"], k),
-        od.TABLE: od.od(mv, factors, k),
+        od.TABLE: od.od(trajectories.district_trips(summaries), factors, k),
     }
     for table, df in tables.items():
         df = df.persist(StorageLevel.MEMORY_AND_DISK)
@@ -136,7 +136,7 @@ def run(spark: SparkSession, cfg: dict, paths: Paths | None, days: list[date]) -
         out[table] = df.count()
         df.unpersist()
     write_table(dq_location(counts, spark), "dq_results", paths)
-    for df in (fused, traj, mv, located, factors):
+    for df in (fused, homes, traj, summaries, located, factors):
         df.unpersist()
     return out
 

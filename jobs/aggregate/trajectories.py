@@ -1,8 +1,11 @@
 """private_trajectories__subscriber_day: one row per subscriber and day, the daily movement of
 each subscriber as the network saw it. Subscriber-level: stays under ``private/``, never published.
 
-Reads located events (``jobs.aggregate.located_events``) and the location dimension
-(``jobs.aggregate.cell_locations.location_dim``, broadcast). Grain: (ds, operator, subscriber_key).
+Reads located events (``jobs.aggregate.located_events``, partitioned by subscriber) and the
+location dimension (``jobs.aggregate.cell_locations.location_dim``). Grain: (ds, operator,
+subscriber_key). The figures come from one vectorised pass per partition
+(``jobs.aggregate.subscriber_pass``): the events of a subscriber-day are sorted once by time (then
+loc_id) and every definition below is computed on that order.
 
 Definitions (the field's standard ones, DESIGN.md section 5):
 - the located events of a subscriber-day in time order form a sequence of areas (cells at the
@@ -27,95 +30,34 @@ Subscribers whose events of the day are all unlocated get a row with located_eve
 null locations (they are counted, never dropped).
 """
 
-from pyspark.sql import DataFrame, Window
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame
 
-from jobs.aggregate.cell_locations import res_col
+from jobs.aggregate import subscriber_pass
 
-KEY = ["ds", "operator", "subscriber_key"]
+KEY = subscriber_pass.KEY
 MAX_OSCILLATION_MINUTES = None     # any gap
-STAY_PUT_TOLERANCE = 0.1
+STAY_PUT_TOLERANCE = subscriber_pass.STAY_PUT_TOLERANCE
+COLUMNS = [*KEY, "events", "located_events", "distinct_h3_cells", "trips", "district_trips",
+           "radius_gyration_km", "km_travelled", "stay_put", "first_h3_cell", "last_h3_cell",
+           "night_h3_cell", "day_h3_cell", "modal_h3_cell", "main_district"]
 
 
-def moves(located: DataFrame, dim: DataFrame, trip_res: int,
-          max_oscillation_minutes: int | None = MAX_OSCILLATION_MINUTES) -> DataFrame:
-    """Located events with their trip area and the previous one, oscillations removed."""
-    w = Window.partitionBy(*KEY).orderBy("event_ts_utc", "loc_id")
-    d = F.broadcast(dim.select("loc_id", F.col(res_col(trip_res)).alias("area"), "district", "x_km", "y_km"))
-    ev = located.where(F.col("loc_id").isNotNull()).join(d, "loc_id")
-    prev_area, next_area = F.lag("area").over(w), F.lead("area").over(w)
-    gap_s = F.lead("event_ts_utc").over(w).cast("long") - F.lag("event_ts_utc").over(w).cast("long")
-    oscillation = (prev_area == next_area) & (F.col("area") != prev_area)
-    if max_oscillation_minutes is not None:
-        oscillation = oscillation & (gap_s < 60 * max_oscillation_minutes)
-    ev = ev.withColumn("_osc", F.coalesce(oscillation, F.lit(False))).where(~F.col("_osc")).drop("_osc")
-    return (ev.withColumn("prev_area", F.lag("area").over(w))
-            .withColumn("prev_district", F.lag("district").over(w))
-            .withColumn("hop_km", F.hypot(F.col("x_km") - F.lag("x_km").over(w),
-                                          F.col("y_km") - F.lag("y_km").over(w))))
+def summaries(located: DataFrame, dim: DataFrame, trip_res: int, working_days: list,
+              night_hours: tuple[int, int], work_hours: tuple[int, int],
+              max_oscillation_minutes: int | None = MAX_OSCILLATION_MINUTES) -> DataFrame:
+    """Located events (all of them, unlocated included; partitioned by subscriber) -> one row per
+    subscriber-day: the trajectory columns plus the day's district trips (``od_origins``,
+    ``od_destinations``, in time order)."""
+    return subscriber_pass.day_summaries(located, dim, trip_res, working_days, night_hours, work_hours,
+                                         max_oscillation_minutes)
 
 
-def _stay_put(mv: DataFrame, tolerance: float = STAY_PUT_TOLERANCE) -> DataFrame:
-    """Per subscriber-day: at_rest, the stay-put rule of the module docstring."""
-    w = Window.partitionBy(*KEY).orderBy("event_ts_utc", "loc_id")
-    nxt, n = F.lead("area").over(w), F.count(F.lit(1)).over(Window.partitionBy(*KEY))
-    edge = (n > 2) & ((F.col("prev_area").isNull() & (F.col("area") != nxt))
-                      | (nxt.isNull() & (F.col("area") != F.col("prev_area"))))
-    core = mv.withColumn("_edge", F.coalesce(edge, F.lit(False))).where(~F.col("_edge"))
-    per_area = core.groupBy(*KEY, "area").agg(F.count(F.lit(1)).alias("n"))
-    return per_area.groupBy(*KEY).agg(
-        ((F.sum("n") - F.max("n")) <= F.lit(tolerance) * F.sum("n")).alias("at_rest"))
+def subscriber_days(day_summaries: DataFrame) -> DataFrame:
+    """``summaries`` rows -> private_trajectories rows."""
+    return day_summaries.select(*COLUMNS)
 
 
-def _modal(located: DataFrame, working_days: list, work_hours: tuple[int, int]) -> DataFrame:
-    """Per subscriber-day: modal cell, and modal work-hours cell on working days."""
-    lo, hi = work_hours
-    in_work = F.col("ds").isin(working_days) & (F.col("hour") >= lo) & (F.col("hour") < hi)
-    per_loc = (located.where(F.col("loc_id").isNotNull())
-               .groupBy(*KEY, "loc_id")
-               .agg(F.count(F.lit(1)).alias("n"), F.sum(in_work.cast("int")).alias("n_work"),
-                    F.max("event_ts_utc").alias("last_ts")))
-    return per_loc.groupBy(*KEY).agg(
-        F.max_by("loc_id", F.struct("n", "last_ts")).alias("modal_loc"),
-        F.max_by(F.when(F.col("n_work") > 0, F.col("loc_id")),
-                 F.when(F.col("n_work") > 0, F.struct("n_work", "last_ts"))).alias("day_loc"))
-
-
-def subscriber_days(located: DataFrame, mv: DataFrame, dim: DataFrame, working_days: list,
-                    night_hours: tuple[int, int], work_hours: tuple[int, int], fine_res: int) -> DataFrame:
-    """Located events (all of them, unlocated included) and their ``moves`` -> private_trajectories rows."""
-    n_lo, n_hi = night_hours
-    counts = located.groupBy(*KEY).agg(F.count(F.lit(1)).alias("events"),
-                                       F.count("loc_id").alias("located_events"))
-    night = (F.col("hour") >= n_lo) & (F.col("hour") < n_hi)
-    metrics = mv.groupBy(*KEY).agg(
-        F.sum((F.col("prev_area").isNotNull() & (F.col("area") != F.col("prev_area"))).cast("int")).alias("trips"),
-        F.sum((F.col("prev_district").isNotNull() & (F.col("district") != F.col("prev_district"))).cast("int"))
-        .alias("district_trips"),
-        F.count_distinct("loc_id").alias("distinct_h3_cells"),
-        F.coalesce(F.sum("hop_km"), F.lit(0.0)).alias("km_travelled"),
-        F.sqrt(F.greatest(F.lit(0.0), F.avg(F.col("x_km") ** 2 + F.col("y_km") ** 2)
-                          - F.avg("x_km") ** 2 - F.avg("y_km") ** 2)).alias("radius_gyration_km"),
-        F.min_by("loc_id", F.struct("event_ts_utc", "loc_id")).alias("first_loc"),
-        F.max_by("loc_id", F.struct("event_ts_utc", "loc_id")).alias("last_loc"),
-        F.max_by(F.when(night, F.col("loc_id")), F.when(night, F.struct("event_ts_utc", "loc_id"))).alias("night_loc"))
-    out = (counts.join(metrics, KEY, "left").join(_stay_put(mv), KEY, "left")
-           .join(_modal(located, working_days, work_hours), KEY, "left"))
-    cells = dim.select("loc_id", F.col(res_col(fine_res)).alias("h3"), "district")
-    for name in ("first", "last", "night", "day", "modal"):
-        c = F.broadcast(cells.select(F.col("loc_id").alias(f"{name}_loc"),
-                                     F.col("h3").alias(f"{name}_h3_cell"),
-                                     F.col("district").alias(f"{name}_district")))
-        out = out.join(c, f"{name}_loc", "left")
-    located_any = F.col("located_events") > 0
-    return out.select(
-        *KEY, F.col("events").cast("int").alias("events"),
-        F.col("located_events").cast("int").alias("located_events"),
-        F.coalesce(F.col("distinct_h3_cells"), F.lit(0)).cast("int").alias("distinct_h3_cells"),
-        F.coalesce(F.col("trips"), F.lit(0)).cast("int").alias("trips"),
-        F.coalesce(F.col("district_trips"), F.lit(0)).cast("int").alias("district_trips"),
-        F.when(located_any, F.col("radius_gyration_km")).alias("radius_gyration_km"),
-        F.when(located_any, F.col("km_travelled")).alias("km_travelled"),
-        (located_any & F.coalesce(F.col("at_rest"), F.lit(False))).alias("stay_put"),
-        "first_h3_cell", "last_h3_cell", "night_h3_cell", "day_h3_cell", "modal_h3_cell",
-        F.coalesce(F.col("night_district"), F.col("modal_district")).alias("main_district"))
+def district_trips(day_summaries: DataFrame) -> DataFrame:
+    """``summaries`` rows -> one row per district trip: ds, operator, subscriber_key,
+    origin_district, destination_district."""
+    return subscriber_pass.od_trips(day_summaries)

@@ -28,9 +28,8 @@ def dim(spark):
 
 
 def days(spark, dim, rows, max_minutes=None):
-    located = spark.createDataFrame(rows, EV_SCHEMA)
-    mv = trajectories.moves(located, dim, 8, max_minutes)
-    out = trajectories.subscriber_days(located, mv, dim, [D], (0, 6), (9, 18), 9)
+    located = spark.createDataFrame(rows, EV_SCHEMA).repartition(2, "operator", "subscriber_key")
+    out = trajectories.subscriber_days(trajectories.summaries(located, dim, 8, [D], (0, 6), (9, 18), max_minutes))
     return {r["subscriber_key"]: r for r in out.collect()}
 
 
@@ -103,8 +102,9 @@ def test_month_home_and_work(spark):
 def test_hex_hour_counts_are_distinct_per_resolution(spark, dim):
     # subscriber 1 twice in c0 and once in c1 in hour 1; c0 and c1 share the coarser cell "A8"
     coarse = dim.withColumn("h3_r8", F.when(F.col("loc_id") < 2, "A8").otherwise("B8"))
-    located = spark.createDataFrame([ev(1, 60, 0), ev(1, 70, 0), ev(1, 80, 1), ev(2, 65, 1)], EV_SCHEMA)
+    located = (spark.createDataFrame([ev(1, 60, 0), ev(1, 70, 0), ev(1, 80, 1), ev(2, 65, 1)], EV_SCHEMA)
+               .repartition(2, "operator", "subscriber_key"))
     homes = spark.createDataFrame([(D, "401-02", 1, "c1")], "ds date, operator string, subscriber_key bigint, home_h3_cell string")
-    counts = hex_hours.hex_hour_counts(hex_hours.subscriber_hours(located), homes, coarse, [9, 8])
+    counts = hex_hours.hex_hour_counts(located, homes, coarse, [9, 8], 2)
     got = {(r["resolution"], r["h3_cell"]): (r["subscribers"], r["residents"], r["events"]) for r in counts.collect()}
     assert got == {(9, "c0"): (1, 0, 2), (9, "c1"): (2, 1, 2), (8, "A8"): (2, 1, 4)}
