@@ -83,3 +83,37 @@ def aggregated_city(spark, city_cfg, small_city, tmp_path_factory):
     days = [start + timedelta(n) for n in range(manifest["period"]["days"])]
     aggregate(spark, city_cfg, paths, days, log=lambda _: None)
     return SimpleNamespace(paths=paths, manifest=manifest, cfg=city_cfg, days=days)
+
+
+# The year city every analytics, DAG-independent publish and dashboard test shares: health feeds over
+# 300 days (both epidemic waves of 2020), operator feeds over the lockdown (120 days from 2020-01-03,
+# enough for the mobility baseline weeks and the restriction's effect), few subscribers.
+YEAR_CITY = dict(start="2020-01-01", days=300, subscribers=800, events_per_day=12, seed=7, dirt=0.002,
+                 health_scale=0.3, operator_start="2020-01-03", operator_days=120)
+
+
+@pytest.fixture(scope="session")
+def year_city(spark, city_cfg, tmp_path_factory):
+    """The year city through the real pipeline (range ingest, geo, every aggregate) into a lake of
+    its own, once per session. Tests may add their own tables for its days but must not change
+    what is staged or aggregated.
+
+    Attributes: ``paths``, ``manifest``, ``cfg``, ``days`` (all simulated days),
+    ``operator_days``, ``report`` (the pipeline's seconds per stage)."""
+    from datetime import date, timedelta
+    from types import SimpleNamespace
+
+    from jobs.common.config import Paths
+    from jobs.pipeline import run_pipeline
+    from jobs.simulate.city import run_simulation
+    from jobs.simulate.context import SimParams
+
+    root = tmp_path_factory.mktemp("year_city")
+    dated = {k: date.fromisoformat(v) for k, v in YEAR_CITY.items() if k in ("start", "operator_start")}
+    params = SimParams(**(YEAR_CITY | dated))
+    manifest = run_simulation(params, root / "landing").manifest
+    paths = Paths(data=root, landing=root / "landing", lake=root / "lake",
+                  serving_db=root / "serving" / "geopulse.duckdb", bench=root / "bench")
+    report = run_pipeline(spark, city_cfg, paths, stages=("ingest", "geo", "aggregate"), log=lambda _: None)
+    return SimpleNamespace(paths=paths, manifest=manifest, cfg=city_cfg, days=params.all_days(),
+                           operator_days=params.operator_days_list(), report=report)

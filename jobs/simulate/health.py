@@ -7,8 +7,11 @@ generators; writes their files (see each module) and computes the true lead/lag 
 Ground truth: each FeedResult's ``truth`` holds its exact counts and expectations per
 (day, district); the morbidity result also carries ``lags``, ``expected_city`` (city-level
 noise-free daily series) and ``epidemic`` (infections, susceptibles and symptom onsets per
-day and district). ``health_truth_summary`` collects the epidemic-level part for the manifest.
+day and district) and ``waves`` (onset, peak and trough of each epidemic wave per district,
+see ``jobs.simulate.waves``). ``health_truth_summary`` collects the epidemic-level part for the manifest.
 """
+
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -20,6 +23,7 @@ from jobs.simulate.lags import true_lags
 from jobs.simulate.morbidity import generate_morbidity
 from jobs.simulate.pharmacy import pharmacy_network
 from jobs.simulate.pharmacy_receipts import generate_pharmacy
+from jobs.simulate.waves import from_epidemic
 
 CITY_SERIES = ("new_infections", "ambulance_respiratory", "pharmacy_antipyretic", "pharmacy_cough_cold",
                "pharmacy_antiviral", "reported_cases", "hospitalised", "deaths")
@@ -85,6 +89,8 @@ def generate_health(ctx: SimContext) -> list[FeedResult]:
         "onsets": _per_day(epi, "onsets"),
         "delays_days": kernel_summary(),
     }
+    morbidity.truth["waves"] = from_epidemic(epi, ambulance.truth["expected"], p.health_scale,
+                                             date.fromisoformat(str(ctx.cfg["epidemic"]["wave2_date"])))
     return [ambulance, pharmacy, morbidity]
 
 

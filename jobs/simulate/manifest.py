@@ -14,6 +14,8 @@ Top-level keys:
                             also holds area_trips_per_person / area_stay_put_share, the
                             indicators as the pipeline defines them (changes of map-resolution
                             cell between true stays; every stay in one cell)
+      waves                 per epidemic wave and district: onset, peak and trough days
+                            (jobs.simulate.waves; onset = the rise of respiratory calls)
       residents             per district: population, subscribers per operator, people per subscriber
       home_work_sample      sampled subscribers: keys per month, true home/work H3 res-8 cells
       network_changes       the renamed and the moved cell
@@ -195,6 +197,7 @@ def build_manifest(ctx: SimContext, results: list[FeedResult]) -> dict:
                           "noise-free series; lag_days > 0 means the signal leads the reference",
         "restriction_effects": restriction_effects(ctx, network.get("restriction_effects", {}),
                                                    network.get("mobility", {})),
+        "waves": morbidity.get("waves", {}),
         "residents": residents(ctx, network["population"]) if "population" in network else {},
         "home_work_sample": sample,
         "network_changes": {k: network[k] for k in ("renamed_cell", "moved_cell") if k in network},

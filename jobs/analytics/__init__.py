@@ -1,0 +1,1 @@
+"""Analytics on the daily indicators: lagged correlation, forecasts, restriction impact, early warning."""
