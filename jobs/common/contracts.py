@@ -20,7 +20,10 @@ from typing import Any
 import yaml
 from pyspark.sql import types as T
 
-DEFAULT_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+# The repository's schemas/; an installed wheel carries a copy as package data, jobs/schemas/
+# (`make package`); the --py-files zip's copy is extracted by jobs/submit.py.
+_REPO_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+DEFAULT_SCHEMAS = _REPO_SCHEMAS if _REPO_SCHEMAS.is_dir() else Path(__file__).resolve().parents[1] / "schemas"
 KIND_DIRS = {"feed": "feeds", "table": "tables"}
 LAYERS = ("landing", "staged", "quarantine", "private", "aggregates", "marts", "geo", "ops")
 PII_CLASSES = ("none", "health", "pseudonymous")          # ascending sensitivity
@@ -28,6 +31,7 @@ SUPPRESSION_FLAGS = {"people_count": "suppressed", "health_count": "masked", "in
 LAYER_PREFIX = {"staged": "stg_", "private": "private_", "aggregates": "agg_", "marts": "mart_",
                 "geo": "geo_"}
 PUBLISHABLE_LAYERS = ("marts", "geo", "ops")
+ACCESS_LEVELS = ("viewer", "epi", "engineer")          # serving roles, each reads the previous ones' tables
 # contract type -> (Spark type, DuckDB type, PostgreSQL type); complex types are JSON / JSONB
 TYPE_MAP = {
     "string": (T.StringType(), "VARCHAR", "TEXT"),
@@ -144,6 +148,7 @@ class Contract:
     suppression: str
     published: bool
     format: dict[str, Any] | None = field(default=None, hash=False)
+    access: str | None = None          # published tables: lowest serving role that reads it
     path: Path | None = None
 
     @property
@@ -297,7 +302,7 @@ def build_contract(raw: Any, path: Path, expected_kind: str | None = None) -> Co
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise ContractError(f"{path}: invalid contract: top level must be a mapping")
-    if not _keys(raw, _TOP_REQUIRED, ("format",), "", problems):
+    if not _keys(raw, _TOP_REQUIRED, ("format", "access"), "", problems):
         raise ContractError(f"{path}: invalid contract: " + "; ".join(problems))
     name, kind, layer, pii = raw["name"], raw["kind"], raw["layer"], raw["pii"]
     if name != path.stem:
@@ -317,6 +322,8 @@ def build_contract(raw: Any, path: Path, expected_kind: str | None = None) -> Co
         problems.append("published must be true or false")
     elif raw["published"] and (layer not in PUBLISHABLE_LAYERS or pii == "pseudonymous"):
         problems.append(f"a {layer} table with pii {pii} cannot be published")
+    if "access" in raw and (raw["access"] not in ACCESS_LEVELS or raw["published"] is not True):
+        problems.append(f"access must be one of {', '.join(ACCESS_LEVELS)} and only on a published table")
     if not isinstance(raw["suppression"], str) or not raw["suppression"].strip():
         problems.append("suppression must be a sentence or 'none'")
     if kind == "feed":
@@ -349,7 +356,7 @@ def build_contract(raw: Any, path: Path, expected_kind: str | None = None) -> Co
         name=name, kind=kind, layer=layer, description=" ".join(raw["description"].split()),
         columns=tuple(cols), grain=tuple(raw["grain"]), partition_by=tuple(raw["partition_by"]),
         pii=pii, suppression=" ".join(raw["suppression"].split()), published=raw["published"],
-        format=raw.get("format"), path=path,
+        format=raw.get("format"), path=path, access=raw.get("access"),
     )
 
 

@@ -90,7 +90,8 @@ def render_contract(c: Contract) -> str:
         ("Partitioned by", _codes(c.partition_by)),
         ("PII class", c.pii),
         ("Suppression", _cell(c.suppression)),
-        ("Published", "yes" if c.published else "no"),
+        ("Published", (f"yes, serving role level `{c.access}` and above" if c.access else "yes")
+         if c.published else "no"),
     ]
     if c.format:
         rows.append(("Delivery", _format_summary(c.format)))
@@ -109,8 +110,9 @@ def render_contract(c: Contract) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_dictionary(contracts: list[Contract] | None = None) -> str:
-    """The whole dictionary as Markdown: legend, contents by layer, one section per contract."""
+def render_dictionary(contracts: list[Contract] | None = None, views: bool = True) -> str:
+    """The whole dictionary as Markdown: legend, contents by layer, one section per contract,
+    then the serving views (``views``)."""
     contracts = all_contracts() if contracts is None else contracts
     by_layer = {layer: sorted((c for c in contracts if c.layer == layer), key=lambda c: c.name)
                 for layer in LAYERS}
@@ -126,6 +128,10 @@ def render_dictionary(contracts: list[Contract] | None = None) -> str:
             continue
         out += ["", f"## {LAYER_TITLES[layer]}", ""]
         out += [render_contract(c) for c in items]
+    if views:                                    # the serving views (jobs/publish/views.py)
+        from jobs.publish.views import markdown
+
+        out += ["", markdown().replace("\n## ", "\n### ").replace("# Serving views", "## Serving views", 1)]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
