@@ -43,8 +43,8 @@ simulate: bootstrap  ## generate the demo city into data/landing (see variables 
 docs: bootstrap  ## write the data dictionary from schemas/ to schemas/data_dictionary.md
 	@$(GP) docs
 
-test: bootstrap  ## set up if needed, run the whole test suite
-	@$(PY) -m pytest
+test: bootstrap superset-env  ## set up if needed (incl. Superset's venv and chromium), run the whole test suite
+	@GEOPULSE_REQUIRE_UI=1 $(PY) -m pytest
 
 bench: bootstrap  ## simulate + aggregate benchmarks, JSON in data/bench/ (EVENTS=N one size; REPEATS, BENCH=aggregate)
 	@$(GP) bench $(if $(EVENTS),--events $(EVENTS),) $(if $(REPEATS),--repeats $(REPEATS),) \
@@ -52,6 +52,45 @@ bench: bootstrap  ## simulate + aggregate benchmarks, JSON in data/bench/ (EVENT
 
 lock:  ## re-resolve requirements.lock from requirements.in
 	@$(VENV)/bin/uv pip compile requirements.in -o requirements.lock --python-version 3.11 --no-header
+
+# --- dashboards (Superset in its own venv, .superset-venv) ---------------------------------
+.PHONY: dashboards dashboards-stop superset-env superset-lock test-ui
+
+superset-env:  ## build Superset's own environment and Debian chromium if missing (idempotent)
+	@bash infra/superset/bootstrap.sh
+
+dashboards: bootstrap  ## start Superset on 127.0.0.1:8088 with the six dashboards over the serving DB (make run first)
+	@$(PY) -m jobs.dashboards.serve
+
+dashboards-stop:  ## stop the Superset started by make dashboards
+	@$(PY) -m jobs.dashboards.serve --stop
+
+superset-lock:  ## re-resolve infra/superset/requirements.lock from requirements.in
+	@$(VENV)/bin/uv pip compile infra/superset/requirements.in -o infra/superset/requirements.lock \
+	  --python-version 3.11 --no-header
+
+test-ui: bootstrap superset-env  ## browser tests of the dashboards (real Superset on :8098, headless chromium)
+	@GEOPULSE_REQUIRE_UI=1 $(PY) -m pytest tests/ui tests/contracts/test_dashboard_datasets.py -q
+
+# --- scale-out (wheel + --py-files zip, local Spark standalone cluster) -----------------------
+.PHONY: package cluster cluster-stop
+CLUSTER_PORT ?= 7177
+
+package: bootstrap  ## wheel + --py-files zip + launcher of the jobs in dist/ (offline build)
+	@$(PY) infra/spark/package.py --out dist
+
+cluster: bootstrap package  ## start a Spark master (7177, UI 8180) + 2 workers (UIs 8181/8182) on 127.0.0.1; PIDs/logs in data/cluster/
+	@$(PY) -m jobs.common.standalone start --port $(CLUSTER_PORT) --ui-port 8180 \
+	  --worker-ui-port 8181 --worker-ui-port 8182 --cores 1 --memory 1g
+
+cluster-stop:  ## stop the cluster started by make cluster (by the PIDs in data/cluster/)
+	@$(PY) -m jobs.common.standalone stop
+
+# --- orchestration (Airflow standalone on 127.0.0.1:8080, SQLite, AIRFLOW_HOME=data/airflow) ---
+.PHONY: airflow
+
+airflow: bootstrap  ## start Airflow with the GeoPulse DAGs over the demo city, unpaused (make simulate first); prints URL and login
+	@bash infra/airflow/standalone.sh
 
 clean:  ## remove generated data (keeps the environment)
 	rm -rf data test-artifacts

@@ -4,6 +4,7 @@
     geopulse ingest --ds 2020-03-16 [--feed F ...]          stage one delivery day
     geopulse ingest --start 2020-03-16 --end 2020-03-22      a range, in one Spark session
     geopulse geo                  geo_h3_cells and the cell -> hexagon weights
+    geopulse publish --ds D [--url postgresql://...]   privacy audit, then the serving database
     geopulse dq                   summary of dq_results per feed
     geopulse docs                 write the data dictionary from schemas/
     geopulse where                say where the outputs are and what they hold
@@ -80,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--ds", type=_date, help="one day")
     a.add_argument("--start", type=_date, help="first day of a range (one Spark pass for all of it)")
     a.add_argument("--end", type=_date, help="last day of a range (inclusive)")
+    an = sub.add_parser("analytics", help="daily indicators for days, then lead/lag, forecasts, impact and "
+                        "alerts as of the last day, and their summary")
+    an.add_argument("--ds", type=_date, help="one day")
+    an.add_argument("--start", type=_date, help="first day of a range of indicators")
+    an.add_argument("--end", type=_date, help="last day (inclusive); the marts are computed as of it")
+    pu = sub.add_parser("publish", help="privacy audit, then load the published tables and views into the "
+                        "serving database (DuckDB file, or PostgreSQL with --url) as of a day")
+    pu.add_argument("--ds", type=_date, required=True, help="the day to publish")
+    pu.add_argument("--url", help="PostgreSQL URL (default: $GEOPULSE_SERVING_URL, else the DuckDB file)")
     sub.add_parser("dq", help="summarise dq_results per feed")
     sub.add_parser("docs", help="write the data dictionary (schemas/data_dictionary.md)")
     sub.add_parser("where", help="say where the outputs are and what they hold")
@@ -88,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--events", type=_positive(int), action="append",
                    help="events per city-day (repeatable; default: the full ladder)")
     b.add_argument("--repeats", type=_positive(int), default=3)
-    b.add_argument("--bench", action="append", choices=["simulate", "aggregate"],
-                   help="only this benchmark (repeatable; default: simulate and aggregate)")
+    b.add_argument("--bench", action="append", choices=["simulate", "aggregate", "cluster"],
+                   help="only this benchmark (repeatable; default: simulate and aggregate; cluster: the "
+                        "aggregation on local[2] vs a 2-worker standalone cluster, jobs.bench.cluster)")
     b.add_argument("--workdir", type=Path, default=None,
                    help="work folder for generated days and lakes (default: a temporary one in $GEOPULSE_BENCH)")
     b.add_argument("--keep", action="store_true", help="keep each size's landing and lake (in --workdir)")
@@ -126,6 +137,16 @@ def main(argv: list[str] | None = None) -> int:
         return _aggregate(args, paths)
     if args.command == "pipeline":
         return _pipeline(paths)
+    if args.command == "analytics":
+        from jobs.analytics.run import main as analytics_main
+
+        argv_ = ["--ds", str(args.ds)] if args.ds else ["--start", str(args.start), "--end", str(args.end)]
+        return analytics_main(argv_ + (["--config", args.config] if args.config else []))
+    if args.command == "publish":
+        from jobs.publish.run import main as publish_main
+
+        return publish_main(["--ds", str(args.ds)] + (["--url", args.url] if args.url else [])
+                            + (["--config", args.config] if args.config else []))
     if args.command == "dq":
         from jobs.common.dq_summary import dq_text
 
@@ -146,50 +167,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from jobs.bench.run import run_benchmarks
 
-        run_benchmarks(paths.bench, args.events, repeats=args.repeats,
-                       benches=tuple(args.bench or ("simulate", "aggregate")), workdir=args.workdir, keep=args.keep)
+        benches = tuple(args.bench or ("simulate", "aggregate"))
+        if set(benches) - {"cluster"}:
+            run_benchmarks(paths.bench, args.events, repeats=args.repeats,
+                           benches=tuple(b for b in benches if b != "cluster"), workdir=args.workdir, keep=args.keep)
+        if "cluster" in benches:
+            from jobs.bench.cluster import run_cluster_bench
+
+            run_cluster_bench(paths.bench, args.events, repeats=min(args.repeats, 2), workdir=args.workdir,
+                              keep=args.keep)
         return 0
     return 2
 
 
 def _pipeline(paths: Paths) -> int:
     """The batch path over a whole landing folder (what `make run` does after simulating)."""
-    import json
-    import time
-    from datetime import timedelta
-
-    from jobs.aggregate import cell_coverage, geo_cells
-    from jobs.aggregate.run import run as aggregate_run
     from jobs.common.config import load_city
     from jobs.common.dq_summary import dq_text
     from jobs.common.spark import get_spark
-    from jobs.ingest.run import IngestRunError, run_range
+    from jobs.pipeline import run_pipeline
 
-    delivered = sorted({date.fromisoformat(p.name[3:]) for p in paths.landing.glob("*/dt=*")})
-    if not delivered:
+    if not any(paths.landing.glob("*/dt=*")):
         raise SystemExit(f"geopulse pipeline: nothing delivered under {paths.landing} (run `make simulate`)")
-    spark, cfg = get_spark("geopulse-pipeline"), load_city()
-    t0 = time.monotonic()
-    print(f"[pipeline] ingest of delivery days {delivered[0]} .. {delivered[-1]}", flush=True)
-    try:
-        run_range(spark, cfg, delivered[0], delivered[-1], paths, workers=2)
-    except IngestRunError as err:       # rejected files are quarantined; the rest is staged
-        print(f"[pipeline] {len(err.rejected)} file(s) rejected whole (quarantined): "
-              + "; ".join(f"{r.delivery.rel} [{r.reason_code}]" for r in err.rejected[:5])
-              + (" ..." if len(err.rejected) > 5 else ""), flush=True)
-    print(f"[pipeline] ingest done in {time.monotonic() - t0:.0f} s; geo tables", flush=True)
-    geo_cells.run(spark, cfg, paths)
-    cell_coverage.run(spark, cfg, paths)
-    manifest = paths.landing / "manifest.json"
-    if manifest.exists():
-        period = json.loads(manifest.read_text())["period"]
-        first, n = date.fromisoformat(period["start"]), int(period["days"])
-    else:
-        first, n = delivered[0], (delivered[-1] - delivered[0]).days + 1
-    days = [first + timedelta(i) for i in range(n)]
-    t1 = time.monotonic()
-    aggregate_run(spark, cfg, paths, days, log=lambda line: print(line, flush=True))
-    print(f"[pipeline] aggregates done in {time.monotonic() - t1:.0f} s\n", flush=True)
+    report = run_pipeline(get_spark("geopulse-pipeline"), load_city(), paths,
+                          log=lambda line: print(line, flush=True))
+    print("[pipeline] seconds per stage: " + ", ".join(f"{k} {v:.0f}" for k, v in report.seconds.items()) + "\n")
     print(dq_text(paths))
     return 0
 
