@@ -20,7 +20,7 @@ DIRT           ?= 0.002
 # Benchmark size (make bench): events per city-day; empty = the full ladder.
 EVENTS         ?=
 
-.PHONY: help bootstrap run pipeline simulate docs test bench lock clean
+.PHONY: help bootstrap run pipeline simulate docs test test-heavy bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ dashboards-stop:  ## stop the Superset started by make dashboards
 superset-lock:  ## re-resolve infra/superset/requirements.lock from requirements.in
 	@$(VENV)/bin/uv pip compile infra/superset/requirements.in -o infra/superset/requirements.lock \
 	  --python-version 3.11 --no-header
+
+test-heavy: bootstrap  ## the heavy end-to-end tests: every DAG over days (airflow dags test), the standalone cluster
+	@$(PY) -m pytest -m heavy tests/dags tests/cluster
 
 test-ui: bootstrap superset-env  ## browser tests of the dashboards (real Superset on :8098, headless chromium)
 	@GEOPULSE_REQUIRE_UI=1 $(PY) -m pytest tests/ui tests/contracts/test_dashboard_datasets.py -q

@@ -15,6 +15,8 @@ import pytest
 
 from jobs.common import standalone as sa
 
+pytestmark = pytest.mark.heavy      # about 10 min on 2 idle cores: `make test-heavy`
+
 ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED_AGGREGATES = ("agg_presence__h3_hour", "agg_visitors__h3_hour", "agg_mobility__district_day",

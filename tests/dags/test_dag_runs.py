@@ -16,7 +16,7 @@ from pathlib import Path
 import pendulum
 import pytest
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.heavy]
 
 # Tables compared between the DAG path and the batch path, and across reruns.
 AGGREGATES = ["agg_ambulance__district_day", "agg_ambulance__h3_day", "agg_pharmacy__district_day",
