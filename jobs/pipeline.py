@@ -102,6 +102,7 @@ def run_pipeline(spark: SparkSession, cfg: dict, paths: Paths, stages: tuple[str
         job = importlib.import_module(module)
         if stage == "analytics":
             timed(stage, lambda: job.run(spark, cfg, paths, days, log=log))
+            log(job.summary_text(paths, days[-1]))
         else:
             timed(stage, lambda: job.run(spark, cfg, paths, days[-1]))
     return report

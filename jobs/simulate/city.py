@@ -138,7 +138,9 @@ def where_text(paths: Paths) -> str:
         lines.append("           (Parquet, partitioned by ds; e.g. .venv/bin/python -c \"import duckdb; print(duckdb.sql("
                      f"\\\"select * from '{paths.lake}/mart_mobility_index/*/*.parquet' limit 5\\\"))\")")
         lines.append("           data quality per feed and day: .venv/bin/geopulse dq")
-    lines.append(f"  serving  {paths.serving_db}")
+    lines.append(f"  serving  {paths.serving_db}  (published marts and views; `geopulse publish --ds DAY`)")
+    lines.append("  dashboards: make dashboards  (Superset on http://127.0.0.1:8088, login admin / admin)")
+    lines.append("  DAGs:       make airflow     (Airflow on http://127.0.0.1:8080 over this landing folder)")
     lines.append(f"  bench    {paths.bench}")
     lines.append("  data dictionary: schemas/data_dictionary.md")
     return "\n".join(lines)
