@@ -12,6 +12,14 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests that need the year city (directly or through another fixture) carry the ``year_city``
+    marker: `make test-heavy` runs them (see README, Tests)."""
+    for item in items:
+        if "year_city" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.year_city)
+
+
 @pytest.fixture(scope="session")
 def spark():
     from jobs.common.spark import get_spark
