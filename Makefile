@@ -69,8 +69,8 @@ superset-lock:  ## re-resolve infra/superset/requirements.lock from requirements
 	@$(VENV)/bin/uv pip compile infra/superset/requirements.in -o infra/superset/requirements.lock \
 	  --python-version 3.11 --no-header
 
-test-heavy: bootstrap  ## heavy end-to-end tests: analytics on the year city, every DAG over days, the standalone cluster
-	@$(PY) -m pytest -m "heavy or year_city"
+test-heavy: bootstrap  ## heavy end-to-end tests: every DAG over days, the standalone cluster
+	@$(PY) -m pytest -m heavy
 
 test-ui: bootstrap superset-env  ## browser tests of the dashboards (real Superset on :8098, headless chromium)
 	@GEOPULSE_REQUIRE_UI=1 $(PY) -m pytest tests/ui tests/contracts/test_dashboard_datasets.py -q

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Bootstraps the GeoPulse pipeline environment on a fresh Debian machine; idempotent.
-#  1. Debian packages when missing: a Java 17+ runtime (Spark) and PostgreSQL binaries (tests).
+#  1. Debian packages when missing: a Java 17+ JDK (Spark; javac for step 3) and PostgreSQL
+#     binaries (tests).
 #  2. The pipeline virtualenv (.venv) from requirements.lock, reinstalled only when the lock changes.
+#  3. The local file system jar Spark uses for the lake (infra/spark/localfs/), rebuilt when changed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,7 +37,7 @@ have_pg_binaries() {
 
 # --- 1. system packages ---------------------------------------------------------------
 missing=()
-[ "$(java_major)" -ge 17 ] 2>/dev/null || missing+=(openjdk-17-jre-headless)
+{ [ "$(java_major)" -ge 17 ] 2>/dev/null && command -v javac >/dev/null; } || missing+=(openjdk-17-jdk-headless)
 command -v psql >/dev/null || missing+=(postgresql-client)
 have_pg_binaries || missing+=(postgresql)
 if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; else log "system packages present"; fi
@@ -45,13 +47,16 @@ want="$(sha256sum "$LOCK" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
 marker="$VENV/.geopulse-lock"
 if [ -f "$marker" ] && [ "$(cat "$marker")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
   log "environment up to date ($VENV)"
-  exit 0
+else
+  log "building environment in $VENV (python: $PYTHON)"
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q "uv==$UV_VERSION"
+  start=$(date +%s)
+  "$VENV/bin/uv" pip sync -q --python "$VENV/bin/python" "$LOCK"
+  "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --no-deps -e "$ROOT"
+  echo "$want" > "$marker"
+  log "environment ready in $(( $(date +%s) - start ))s"
 fi
-log "building environment in $VENV (python: $PYTHON)"
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q "uv==$UV_VERSION"
-start=$(date +%s)
-"$VENV/bin/uv" pip sync -q --python "$VENV/bin/python" "$LOCK"
-"$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --no-deps -e "$ROOT"
-echo "$want" > "$marker"
-log "environment ready in $(( $(date +%s) - start ))s"
+
+# --- 3. local file system jar -------------------------------------------------------------
+bash "$ROOT/infra/spark/localfs/build.sh" "$VENV"

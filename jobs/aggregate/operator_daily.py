@@ -17,7 +17,7 @@ one session and one pass (backfills); rerunning a day replaces exactly its parti
 """
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import pandas as pd
@@ -72,7 +72,7 @@ def partitions_for(events: int) -> int:
 
 def dq_location(counts: pd.DataFrame, spark: SparkSession) -> DataFrame:
     from jobs.ingest.framework import Check, dq_frame
-    frames = []
+    rows = []
     for ds, g in counts.groupby("ds"):
         ev, loc = int(g["events"].sum()), int(g["located_events"].sum())
         un = ev - loc
@@ -85,11 +85,8 @@ def dq_location(counts: pd.DataFrame, spark: SparkSession) -> DataFrame:
                         "unlocated / staged events")]
         checks += [Check(f"events_unlocated_{op.replace('-', '_')}", int(r.events - r.located_events), None, "pass",
                          f"operator {op}") for op, r in g.set_index("operator").iterrows()]
-        frames.append(dq_frame(spark, presence.TABLE, ds, checks))
-    out = frames[0]
-    for f in frames[1:]:
-        out = out.unionByName(f)
-    return out
+        rows += [replace(ch, ds=ds) for ch in checks]
+    return dq_frame(spark, presence.TABLE, None, rows)
 
 
 def run(spark: SparkSession, cfg: dict, paths: Paths | None, days: list[date]) -> dict[str, int]:

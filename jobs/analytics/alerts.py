@@ -104,5 +104,6 @@ def summary(paths: Paths | None, ds: date) -> list[str]:
     lines = [f"alerts on {ds}: {len(rows)} raised of {total} checks "
              f"({sum(r[3] == 'warning' for r in rows)} warnings)"]
     for geo, ind, method, level, obs, thr in rows[:5]:
-        lines.append(f"  {level:<7} {geo:<10} {ind} [{method}]: {obs:.0f} > {thr:.1f}")
+        why = "held by the 2 days before" if thr is None else f"> {thr:.1f}"
+        lines.append(f"  {level:<7} {geo:<10} {ind} [{method}]: {obs:.0f} {why}")
     return lines

@@ -82,10 +82,14 @@ def ears_c1_c2(values: pd.Series, b: Baseline, z: float = 3.0) -> pd.DataFrame:
     return out
 
 
+CARRIED = "the two days before carry the C3 score over its limit: alert whatever today's count"
+
+
 def ears_c3(values: pd.Series, b: Baseline, z_excess: float = 1.0, limit: float = 2.0) -> pd.DataFrame:
     """EARS C3: score = sum over the day and the 2 days before of max(0, C2 score - z_excess);
-    alert when score > limit. threshold = the observation that brings today's sum to the limit
-    (it can be low, even below zero, when the two previous days already carry the sum)."""
+    alert when score > limit. threshold = the observation that brings today's sum to the limit;
+    when the two previous days alone already exceed the limit the day alerts whatever its count:
+    no threshold then, and the note says so."""
     c2 = ears_c1_c2(values, b, z=np.inf)
     part = (c2["score"] - z_excess).clip(lower=0)
     prior = part.shift(1).fillna(0) + part.shift(2).fillna(0)
@@ -95,6 +99,9 @@ def ears_c3(values: pd.Series, b: Baseline, z_excess: float = 1.0, limit: float 
     out.loc[c2["score"].isna(), "score"] = np.nan
     out["threshold"] = base["mean"] + base["sd"] * (z_excess + (limit - prior))
     out["alert"] = (out["score"] > limit).fillna(False).astype(bool)
+    carried = (prior > limit) & base["ok"]
+    out.loc[carried, "threshold"] = np.nan
+    out.loc[carried, "note"] = CARRIED
     return out
 
 

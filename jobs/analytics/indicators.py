@@ -22,7 +22,14 @@ of roll-up, chosen so that no figure is made up and no withheld figure can be re
 - people present / visitors: the daily mean over the 24 hours of the hourly sum of people_est over
   the area's cells at the coarse H3 resolution (a cell-hour without a row had nobody present);
   published only when no cell-hour of the area and day is suppressed (a partial sum would be
-  wrong, a sum including withheld cells would reveal them by subtraction);
+  wrong, a sum including withheld cells would reveal them by subtraction). The same two
+  indicators also exist per H3 cell (geo_level 'h3', the map resolution only, for the maps):
+  the mean people_est over the cell's published hours of the day (an hour without a row counts
+  as 0, a cell without rows is 0; a suppressed hour is left out, so the figure is built from
+  published hours only), null
+  and suppressed when every hour is withheld, and complementary suppression within each district
+  (a lone withheld cell takes the district's smallest published cell with it), no 7-day mean;
+  these rows exist for every cell of the map resolution on the days with operator data only;
 - restriction stringency: per district the highest stringency in force (0 when none); city and
   zone type the population-weighted mean of their districts.
 
@@ -218,6 +225,38 @@ def people_values(hourly: DataFrame, cells: DataFrame, members: DataFrame, value
                     (F.col("s") == 1).alias("suppressed"))
 
 
+def hex_people_values(hourly: DataFrame, cells: DataFrame, value_col: str, indicator: str) -> DataFrame:
+    """Per cell and day (geo_level 'h3'), for every cell of ``cells`` (h3_cell, district) on each
+    day ``hourly`` has rows: the mean of ``value_col`` over the cell's published hours (an hour
+    without a row had nobody present: 0, so a cell without rows that day is 0; suppressed hours
+    are left out); null with suppressed = true when all 24 hours are withheld. Complementary
+    suppression: where a district has exactly one withheld cell on a day, its smallest published
+    cell is withheld too, so no cell can be recovered from the district's figure."""
+    g = hourly.groupBy("ds", "h3_cell").agg(
+        F.sum(F.when(~F.col("suppressed"), F.col(value_col))).alias("v"),
+        F.sum(F.col("suppressed").cast("int")).alias("withheld"))
+    known = 24 - F.col("withheld")
+    grid = hourly.select("ds").distinct().crossJoin(F.broadcast(cells.select("h3_cell", "district")))
+    v = (grid.join(g, ["ds", "h3_cell"], "left")
+         .withColumn("value", F.when(F.col("withheld").isNull(), F.lit(0.0))
+                     .when(known > 0, F.coalesce(F.col("v"), F.lit(0.0)) / known)))
+    area = Window.partitionBy("ds", "district")
+    v = (v.withColumn("lone", F.sum(F.col("value").isNull().cast("int")).over(area) == 1)
+         .withColumn("rank", F.row_number().over(area.orderBy(F.col("value").asc_nulls_last(), "h3_cell"))))
+    hide = F.col("value").isNull() | (F.col("lone") & (F.col("rank") == 1))
+    return v.select("ds", F.lit("h3").alias("geo_level"), F.col("h3_cell").alias("geo_id"),
+                    F.lit(indicator).alias("indicator"), F.when(~hide, F.col("value")).alias("value"),
+                    hide.alias("suppressed"))
+
+
+def hex_spine(values: DataFrame) -> DataFrame:
+    """The (ds, cell, people indicator) rows of ``values`` (days with operator data only)."""
+    source = F.when(F.col("indicator") == "people_present", F.lit(PRESENCE)).otherwise(F.lit(VISITORS))
+    return (values.where(F.col("geo_level") == "h3")
+            .select("ds", "geo_level", "geo_id", "indicator", F.lit("people").alias("unit"),
+                    source.alias("source_table")))
+
+
 # ------------------------------------------------------------ restrictions (a few rows: pandas)
 def stringency_frame(restrictions: pd.DataFrame, cfg: dict, days: list[date]) -> pd.DataFrame:
     """ds, geo_level, geo_id, indicator, value, suppressed for restriction_stringency.
@@ -259,7 +298,8 @@ def complete(values: DataFrame, spine: DataFrame) -> DataFrame:
     day_n = F.datediff(F.col("ds"), F.lit("1970-01-01"))
     w = (Window.partitionBy("geo_level", "geo_id", "indicator").orderBy(day_n)
          .rangeBetween(-(WINDOW_DAYS - 1), 0))
-    mean = F.when(F.count("value").over(w) == WINDOW_DAYS, F.avg("value").over(w))
+    # no 7-day mean per cell: its windows would need their own complementary suppression
+    mean = F.when((F.count("value").over(w) == WINDOW_DAYS) & (F.col("geo_level") != "h3"), F.avg("value").over(w))
     return j.select("ds", "geo_level", "geo_id", "indicator", "value",
                     mean.alias("value_7d_mean"), "unit", code.alias("missing_code"),
                     supp.alias("suppressed"), "source_table")
@@ -291,10 +331,14 @@ def indicator_values(spark: SparkSession, cfg: dict, paths: Paths | None, days: 
              mobility_values(read_table(spark, MOBILITY, paths, ds=days), members),
              mobility_index_values(read_table(spark, MOBILITY_INDEX, paths, ds=days))]
     coarse = int(cfg["h3"]["coarse_resolution"])
-    cells = read_table(spark, CELLS, paths).where(F.col("resolution") == coarse)
+    grain = int(cfg["h3"]["map_resolution"])        # one resolution: no parent/child pair to subtract
+    all_cells = read_table(spark, CELLS, paths)
+    cells = all_cells.where(F.col("resolution") == coarse)
+    grain_cells = all_cells.where(F.col("resolution") == grain)
     for table, col, name in ((PRESENCE, "people_est", "people_present"), (VISITORS, "visitors_est", "people_visitors")):
-        hourly = read_table(spark, table, paths, ds=days).where(F.col("resolution") == coarse)
-        parts.append(people_values(hourly.select("ds", "h3_cell", col, "suppressed"), cells, members, col, name))
+        hourly = read_table(spark, table, paths, ds=days).select("ds", "h3_cell", "resolution", col, "suppressed")
+        parts.append(people_values(hourly.where(F.col("resolution") == coarse), cells, members, col, name))
+        parts.append(hex_people_values(hourly.where(F.col("resolution") == grain), grain_cells, col, name))
     restr = read_table(spark, RESTRICTIONS, paths).where(F.col("ds") <= max(days)).toPandas()
     parts.append(spark.createDataFrame(stringency_frame(restr, cfg, days), VALUES_SCHEMA))
     out = parts[0]
@@ -309,10 +353,12 @@ def run(spark: SparkSession, cfg: dict, paths: Paths | None, days: list[date]) -
         return 0
     days = sorted(set(days))
     span = history_days(days)
-    values = indicator_values(spark, cfg, paths, span)
-    out = complete(values, spine_frame(spark, cfg, span)).where(F.col("ds").isin(days)).cache()
+    values = indicator_values(spark, cfg, paths, span).cache()
+    spine = spine_frame(spark, cfg, span).unionByName(hex_spine(values))
+    out = complete(values, spine).where(F.col("ds").isin(days)).cache()
     try:
         write_table(out, TABLE, paths)
         return out.count()
     finally:
         out.unpersist()
+        values.unpersist()

@@ -13,13 +13,16 @@ L is the level change at the change day, S the change of the daily trend. Standa
 heteroskedasticity- and autocorrelation-consistent (Newey-West HAC, Bartlett kernel,
 ``hac_lags`` lags, default 7 days; statsmodels), because daily mobility residuals are autocorrelated.
 
+The effect is the mean change over the post window: D = L + S * mean(t over the post days), against
+the counterfactual C = the pre-change model (a + b * t + weekday and holiday terms) averaged over
+the same post days; i.e. "how far the indicator was, on average while the change held, from where
+its pre-change course would have put it". Both are linear in the coefficients, so the CI and the
+p-value (of D = 0) come from the HAC covariance (the delta method for the ratio).
+
 Effect scale (``scale``):
-- 'percent': 100 * L / counterfactual, where counterfactual = the level the pre-change model gives
-  on the change day averaged over the weekday mix of the post window (a + mean weekday and holiday
-  effects of the post days); its CI comes from the delta method on (L, counterfactual) with the
-  HAC covariance;
-- 'pp': 100 * L, for shares (percentage points);
-- 'points': L, for series that already are percentages (a mobility index).
+- 'percent': 100 * D / C;
+- 'pp': 100 * D, for shares (percentage points);
+- 'points': D, for series that already are percentages (a mobility index).
 """
 
 from dataclasses import dataclass
@@ -107,26 +110,22 @@ def segmented_fit(y: pd.Series, change: date, last: date, w: Window = Window(), 
     beta, cov = np.asarray(res.params), np.asarray(res.cov_params())
     i_post, i_slope = cols.index("post"), cols.index("t_post")
     level, slope = float(beta[i_post]), float(beta[i_slope])
-    se_level = float(np.sqrt(max(cov[i_post, i_post], 0.0)))
-    p = float(2 * stats.norm.sf(abs(level) / se_level)) if se_level > 0 else 0.0
-    # counterfactual on the change day with the weekday mix of the post window
-    c = np.zeros(len(cols))
+    # mean effect over the post window (level change plus slope change at each post day) against
+    # the mean counterfactual of those days (the pre-change model: trend, weekday and holiday terms)
     post_rows = x[x["post"] == 1.0]
-    for j, name in enumerate(cols):
-        if name == "const":
-            c[j] = 1.0
-        elif name.startswith("wd") or name == "holiday":
-            c[j] = float(post_rows[name].mean())
-    cf = float(c @ beta)
+    c = np.array([0.0 if name in ("post", "t_post") else float(post_rows[name].mean()) for name in cols])
     e = np.zeros(len(cols))
-    e[i_post] = 1.0
+    e[i_post], e[i_slope] = 1.0, float(post_rows["t_post"].mean())
+    cf, change_abs = float(c @ beta), float(e @ beta)
+    se_abs = float(np.sqrt(max(e @ cov @ e, 0.0)))
+    p = float(2 * stats.norm.sf(abs(change_abs) / se_abs)) if se_abs > 0 else 0.0
     if scale == "percent":
         if cf <= 0:
             return Fit(None, None, None, p, slope, level, cf, pre, post, "counterfactual not positive")
-        effect = 100.0 * level / cf
-        grad = 100.0 * (e / cf - level * c / cf ** 2)
+        effect = 100.0 * change_abs / cf
+        grad = 100.0 * (e / cf - change_abs * c / cf ** 2)
         se = float(np.sqrt(max(grad @ cov @ grad, 0.0)))
     else:
         k = 100.0 if scale == "pp" else 1.0
-        effect, se = k * level, k * se_level
+        effect, se = k * change_abs, k * se_abs
     return Fit(effect, effect - Z95 * se, effect + Z95 * se, p, slope, level, cf, pre, post)

@@ -185,8 +185,11 @@ def stop(home: Path) -> list[str]:
 
 def submit_command(cluster: Cluster, root: Path) -> str:
     """The documented command that runs the demo days (everything in data/landing) on ``cluster``."""
+    from jobs.common.spark import localfs_submit_args
+
+    localfs = "".join(f"{a} " for a in localfs_submit_args())
     return (f"PYSPARK_PYTHON={root}/.venv/bin/python SPARK_LOCAL_IP={HOST} {root}/.venv/bin/spark-submit "
-            f"--master {cluster.master_url} --driver-memory 4g --executor-memory {cluster.memory} "
+            f"--master {cluster.master_url} --driver-memory 4g --executor-memory {cluster.memory} {localfs}"
             f"--py-files {root}/dist/geopulse-jobs.zip {root}/jobs/submit.py pipeline")
 
 

@@ -10,7 +10,8 @@ Top-level keys:
                             (lag_days > 0: the signal leads), plus mobility vs reported cases
       restriction_effects   per restriction, district type and day type: trips per person
                             (change_pct) and stay-put share (change_pp), as modelled and as
-                            realised by the simulated subscribers (``observed``); observed
+                            realised by the simulated subscribers (``observed`` per district
+                            type, ``observed_by_district`` per home district); observed
                             also holds area_trips_per_person / area_stay_put_share, the
                             indicators as the pipeline defines them (changes of map-resolution
                             cell between true stays; every stay in one cell)
@@ -35,11 +36,12 @@ MIN_DAYS_FOR_MOBILITY_LAG = 56
 PLATEAU_R = 0.01           # lags whose |r| is within this of the best are reported as its plateau
 
 
-def _observed_effects(ctx: SimContext, mobility: dict, restriction: dict) -> dict:
+def _observed_effects(ctx: SimContext, mobility: dict, restriction: dict, by: str = "kind") -> dict:
     """Realised effect of one restriction: restricted days vs unrestricted days of the same
-    day type in the operator window, per home-district type (subscriber-weighted means)."""
+    day type in the operator window, per home-district type (``by="kind"``) or per home district
+    (``by="district"``), as subscriber-weighted means."""
     cal = ctx.calendar
-    kinds = {d.name: d.kind for d in ctx.geo.districts}
+    kinds = {d.name: (d.kind if by == "kind" else d.name) for d in ctx.geo.districts}
     acc: dict = defaultdict(lambda: defaultdict(lambda: [0.0] * 7))  # (kind, dt, state) -> sums
     for day_text, by_district in mobility.items():
         day = pd.Timestamp(day_text).date()
@@ -96,7 +98,8 @@ def restriction_effects(ctx: SimContext, modelled: dict, mobility: dict) -> dict
                                        "change_pp": round(100 * (stay["restricted"] - stay["baseline"]), 3)},
                 }
         out[rid] = {"measure": r["measure"], "start": r["start"], "end": r["end"], "model": model,
-                    "observed": _observed_effects(ctx, mobility, {"id": rid})}
+                    "observed": _observed_effects(ctx, mobility, {"id": rid}),
+                    "observed_by_district": _observed_effects(ctx, mobility, {"id": rid}, by="district")}
     return out
 
 

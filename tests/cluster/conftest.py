@@ -48,9 +48,11 @@ def submit_env(landing: Path, lake: Path, data: Path) -> dict[str, str]:
 
 def submit_argv(package: dict, master: str, stages: str, first: date = FIRST, last: date = LAST) -> list[str]:
     """The documented spark-submit command line for ``stages`` over ``first`` .. ``last``."""
+    from jobs.common.spark import localfs_submit_args
+
     return [str(Path(sys.executable).parent / "spark-submit"), "--master", master,
             "--driver-memory", "1g", "--executor-memory", "1g", "--conf", "spark.task.maxFailures=4",
-            "--py-files", str(package["zip"]), str(package["launcher"]),
+            *localfs_submit_args(), "--py-files", str(package["zip"]), str(package["launcher"]),
             stages, "--ds", first.isoformat(), "--end", last.isoformat()]
 
 

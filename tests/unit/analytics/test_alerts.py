@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from jobs.analytics import alerts
-from jobs.analytics.detectors import METHODS, episodes
+from jobs.analytics.detectors import CARRIED, METHODS, episodes
 
 WINDOW = 7
 MAX_FALSE_PER_100_DAYS = 1.0
@@ -102,6 +102,9 @@ def test_rows_follow_the_contract_and_say_when_history_is_short(alert_rows, indi
     assert early[early["ds"] >= pd.Timestamp("2020-02-01")]["expected"].notna().all()
     judged = r[r["threshold"].notna()]
     assert (judged["alerting"] == (judged["observed"] > judged["threshold"])).all()
+    carried = r[r["note"] == CARRIED]                      # EARS C3 held up by the two days before
+    assert len(carried) > 0 and set(carried["method"]) == {"ears_c3"}
+    assert carried["alerting"].all() and carried["threshold"].isna().all() and carried["expected"].notna().all()
     warn = r[r["alert_level"] == "warning"]
     prev = r.set_index(["ds", "geo_id", "indicator", "method"])["alerting"]
     keys = list(zip(warn["ds"] - pd.Timedelta(days=1), warn["geo_id"], warn["indicator"], warn["method"]))
@@ -151,3 +154,25 @@ def test_wave_onsets_by_hand():
     assert date.fromisoformat(w1["onset"]) == days[int(np.argmax(r > ONSET_EXCESS))]
     assert w2["trough"] == "2020-02-29" and w2["peak"] == "2020-04-09"
     assert date.fromisoformat(w2["onset"]) == days[59 + int(np.argmax(r[59:] > 0.3 + ONSET_EXCESS))]
+
+
+def test_summary_names_the_strongest_alerts_and_a_carried_c3(tmp_path):
+    from jobs.common.config import Paths
+
+    paths = Paths(data=tmp_path, landing=tmp_path / "landing", lake=tmp_path / "lake",
+                  serving_db=tmp_path / "s.duckdb", bench=tmp_path / "bench")
+    ds = date(2020, 5, 20)
+    folder = tmp_path / "lake" / alerts.TABLE / f"ds={ds}"
+    folder.mkdir(parents=True)
+    base = {"geo_level": "district", "geo_id": "Medeu", "indicator": "ambulance_calls_respiratory_fever",
+            "expected": 10.0, "baseline_days": 28}
+    pd.DataFrame([base | {"method": "ears_c2", "observed": 30.0, "threshold": 19.5, "score": 6.0,
+                          "alert_level": "warning", "note": None},
+                  base | {"method": "ears_c3", "observed": 8.0, "threshold": None, "score": 4.0,
+                          "alert_level": "watch", "note": CARRIED},
+                  base | {"method": "ewma", "observed": 12.0, "threshold": 20.0, "score": 0.5,
+                          "alert_level": "none", "note": None}]).to_parquet(folder / "part-0.parquet")
+    lines = alerts.summary(paths, ds)
+    assert lines[0] == f"alerts on {ds}: 2 raised of 3 checks (1 warnings)"
+    assert lines[1].endswith("[ears_c2]: 30 > 19.5") and "warning" in lines[1]
+    assert lines[2].endswith("[ears_c3]: 8 held by the 2 days before")

@@ -57,6 +57,14 @@ def test_c3_sums_excess_of_three_days_and_threshold_matches_alert():
     assert (c3.loc[ok, "alert"] == (x[ok] > c3.loc[ok, "threshold"])).all()
 
 
+def test_c3_after_two_high_days_alerts_whatever_the_count_and_says_why():
+    vals = list(poisson(20, 60, seed=4)) + [20 + 4 * np.sqrt(20)] * 2 + [0.0]
+    c3 = d.ears_c3(series(vals), d.Baseline())
+    last = c3.iloc[-1]
+    assert last["alert"] and np.isnan(last["threshold"]) and last["note"] == d.CARRIED
+    assert last["score"] > 2 and not np.isnan(last["expected"])
+
+
 @pytest.mark.parametrize("method", ["ears_c1", "ears_c2", "ears_c3", "ewma"])
 def test_spike_fires_and_quiet_poisson_series_stays_quiet(method):
     vals = poisson(30, 400, seed=11)
@@ -79,7 +87,9 @@ def test_every_method_alerts_exactly_when_observed_exceeds_threshold():
     ok = out["threshold"].notna()
     assert ok.sum() > 400
     assert (out.loc[ok, "alert"] == (out.loc[ok, "observed"] > out.loc[ok, "threshold"])).all()
-    assert not out.loc[~ok, "alert"].any()
+    carried = out["note"] == d.CARRIED                   # C3 held over its limit by the days before
+    assert not out.loc[~ok & ~carried, "alert"].any()
+    assert out.loc[carried, "alert"].all() and set(out.loc[carried, "method"]) <= {"ears_c3"}
 
 
 def test_guard_band_keeps_an_outbreak_out_of_its_own_baseline():

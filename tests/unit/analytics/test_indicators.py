@@ -67,6 +67,28 @@ def test_people_values_withheld_when_any_cell_hour_is(spark):
     assert out[(D[1], "city", "C", "people_present")] == (11.0, False)         # (24 + 240) / 24
 
 
+def test_hex_people_mean_over_published_hours_only(spark):
+    rows = [(D[0], "a1", h, 100.0 + h, False) for h in range(6)]            # 6 hours seen, 18 with nobody
+    rows += [(D[0], "a2", h, 50.0, False) for h in range(20)] + [(D[0], "a2", h, None, True) for h in range(20, 24)]
+    rows += [(D[0], "b1", h, None, True) for h in range(24)]                # every hour withheld
+    rows += [(D[0], "b2", h, 80.0, False) for h in range(24)] + [(D[0], "b3", h, 90.0, False) for h in range(24)]
+    hourly = spark.createDataFrame(rows, "ds date, h3_cell string, hour int, people_est double, suppressed boolean")
+    cells = spark.createDataFrame([("a1", "A"), ("a2", "A"), ("a3", "A"), ("b1", "B"), ("b2", "B"), ("b3", "B")],
+                                  "h3_cell string, district string")
+    out = _by_key(ind.hex_people_values(hourly, cells, "people_est", "people_present"))
+    assert out[(D[0], "h3", "a1", "people_present")] == (pytest.approx(sum(100 + h for h in range(6)) / 24), False)
+    assert out[(D[0], "h3", "a2", "people_present")] == (50.0, False)      # 20 published hours of 50
+    assert out[(D[0], "h3", "b1", "people_present")] == (None, True)
+    assert out[(D[0], "h3", "b2", "people_present")] == (None, True)       # B's smallest: b1 is not alone
+    assert out[(D[0], "h3", "b3", "people_present")] == (90.0, False)
+    assert out[(D[0], "h3", "a3", "people_present")] == (0.0, False)       # no row all day: nobody there
+    assert {k[0] for k in out} == {D[0]}                                    # days with operator data only
+    spine = ind.hex_spine(spark.createDataFrame([(D[0], "h3", "a1", "people_visitors", 1.0, False),
+                                                 (D[0], "city", "C", "people_visitors", 1.0, False)],
+                                                ind.VALUES_SCHEMA)).collect()
+    assert [(r.ds, r.geo_id, r.indicator, r.source_table) for r in spine] == [(D[0], "a1", "people_visitors", ind.VISITORS)]
+
+
 def test_stringency_latest_list_and_population_weights():
     lists = pd.DataFrame([
         (D[0], "R1", D[2], D[4], "city", 80.0), (D[0], "R2", D[3], None, "B", 40.0),
@@ -101,7 +123,12 @@ def test_city_table_conforms_and_is_complete(spark, indicator_city, mart):
     df = read_table(spark, ind.TABLE, c.paths)
     conform(df, ind.TABLE)                                   # raises on any broken rule
     spine = ind.spine_frame(spark, c.cfg, [c.days[0]]).count()
-    assert c.indicator_rows == spine * len(c.days) == len(mart)
+    areas = mart[mart["geo_level"] != "h3"]
+    assert spine * len(c.days) == len(areas)
+    hexes = mart[mart["geo_level"] == "h3"]                  # every map cell on each operator day
+    assert c.indicator_rows == len(mart) == len(areas) + len(hexes)
+    assert len(hexes) == hexes["geo_id"].nunique() * 2 * len(c.operator_days)
+    assert set(hexes["indicator"]) == {"people_present", "people_visitors"}
     assert mart["ds"].nunique() == len(c.days)
     present = mart["value"].notna()
     assert ((mart["missing_code"] == "not_missing") == present).all()

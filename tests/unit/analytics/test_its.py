@@ -101,3 +101,18 @@ def test_design_has_weekday_holiday_and_segment_columns():
     assert x["t_post"].tolist() == [0, 0, 0, 0, 1, 2, 3]
     assert x["holiday"].tolist() == [0, 0, 0, 0, 1, 0, 0]   # a Saturday holiday is already a day off
     assert x[[f"wd{i}" for i in range(1, 7)]].sum(axis=1).tolist() == [0, 1, 1, 1, 1, 1, 1]
+
+
+def test_effect_is_the_mean_change_over_the_post_window_when_the_change_fades():
+    """A drop of 60 % that recovers linearly to 20 % over the 44 post days: the effect is the
+    mean drop of those days (40 %), not the drop on the change day; the slope says it fades."""
+    idx = pd.date_range("2020-01-03", periods=120)
+    t = np.asarray((idx - pd.Timestamp(CHANGE)).days, dtype=float)
+    drop = np.where(t >= 0, 0.6 - 0.4 * t / 43, 0.0)
+    y = pd.Series(2.0 * (1 - drop) * (1 + np.random.default_rng(3).normal(0, 0.01, len(idx))), index=idx)
+    fit = segmented_fit(y, CHANGE, date(2020, 5, 1))
+    assert fit.post_days == 44
+    assert fit.effect == pytest.approx(-40.0, abs=1.5)
+    assert fit.level_change == pytest.approx(-1.2, abs=0.05)          # -60 % of 2.0 on the change day
+    assert fit.slope_change == pytest.approx(0.8 / 43, rel=0.1)      # recovering: positive slope
+    assert fit.ci_low < -40.0 < fit.ci_high and fit.p_value < 1e-6

@@ -35,6 +35,14 @@ def test_realised_lockdown_effect_matches_the_model(manifest):
         assert seen["stay_put_share"]["change_pp"] > 15
         assert seen["stay_put_share"]["change_pp"] == pytest.approx(
             model["stay_put_share"]["change_pp"], abs=5)
+    # per home district: the subscriber-days of a type's districts add up to the type's
+    by_district = r1["observed_by_district"]
+    kinds = {d["name"]: d["district_type"] for d in manifest["city"]["districts"]}
+    assert set(by_district) == set(kinds)
+    for kind in ("business_centre", "residential", "outskirts"):
+        members = [name for name, k in kinds.items() if k == kind]
+        days = sum(by_district[m]["working_day"]["subscriber_days"]["restricted"] for m in members)
+        assert days == r1["observed"][kind]["working_day"]["subscriber_days"]["restricted"]
 
 
 def test_residents_cover_every_subscriber_and_district(manifest):
