@@ -69,7 +69,7 @@ superset-lock:  ## re-resolve infra/superset/requirements.lock from requirements
 	@$(VENV)/bin/uv pip compile infra/superset/requirements.in -o infra/superset/requirements.lock \
 	  --python-version 3.11 --no-header
 
-test-heavy: bootstrap  ## only the heavy end-to-end tests (also in make test): every DAG over days, the standalone cluster
+test-heavy: bootstrap  ## heavy end-to-end tests: every DAG over days, the standalone cluster
 	@$(PY) -m pytest -m heavy
 
 test-ui: bootstrap superset-env  ## browser tests of the dashboards (real Superset on :8098, headless chromium)

@@ -15,7 +15,7 @@ import pytest
 
 from jobs.common import standalone as sa
 
-pytestmark = pytest.mark.heavy      # about 6 min on 2 idle cores; in `make test`, alone in `make test-heavy`
+pytestmark = pytest.mark.heavy      # about 10 min on 2 idle cores: `make test-heavy`
 
 ROOT = Path(__file__).resolve().parents[2]
 
