@@ -45,6 +45,8 @@ docs: bootstrap  ## write the data dictionary from schemas/ to schemas/data_dict
 
 test: bootstrap superset-env  ## set up if needed (incl. Superset's venv and chromium), run the whole test suite
 	@GEOPULSE_REQUIRE_UI=1 $(PY) -m pytest
+	@echo "[test] heavy end-to-end tests (every DAG over days, the standalone cluster) in a process of their own"
+	@$(PY) -m pytest -m heavy
 
 bench: bootstrap  ## simulate + aggregate benchmarks, JSON in data/bench/ (EVENTS=N one size; REPEATS, BENCH=aggregate)
 	@$(GP) bench $(if $(EVENTS),--events $(EVENTS),) $(if $(REPEATS),--repeats $(REPEATS),) \
@@ -72,7 +74,7 @@ superset-lock:  ## re-resolve infra/superset/requirements.lock from requirements
 test-heavy: bootstrap  ## heavy end-to-end tests: every DAG over days, the standalone cluster
 	@$(PY) -m pytest -m heavy
 
-test-ui: bootstrap superset-env  ## browser tests of the dashboards (real Superset on :8098, headless chromium)
+test-ui: bootstrap superset-env  ## browser tests of the dashboards (real Superset on a free port, headless chromium)
 	@GEOPULSE_REQUIRE_UI=1 $(PY) -m pytest tests/ui tests/contracts/test_dashboard_datasets.py -q
 
 # --- scale-out (wheel + --py-files zip, local Spark standalone cluster) -----------------------

@@ -14,7 +14,7 @@ S = settings()
 
 DOC = f"""### residents_monthly
 Monthly home/work detection for {S.city}: `private_home_work__subscriber_month`,
-`agg_residents__h3_month` and `agg_commute__district_month` for the month of the run's data
+`agg_residents__h3_month`, `agg_commute__district_month` and `mart_commute_flows` for the month of the run's data
 interval, from the daily trajectories of all its days. Scheduled `{S.monthly_cron}` in
 {S.timezone} (the run for month M starts early on the 1st of M+1), catch-up on. The daily
 aggregation already keeps the month-to-date figures current; this run settles the whole month.

@@ -58,6 +58,7 @@ def _available(module: str) -> bool:
 def run_pipeline(spark: SparkSession, cfg: dict, paths: Paths, stages: tuple[str, ...] = STAGES,
                  log: Callable[[str], None] = print) -> PipelineReport:
     """Run ``stages`` (in the order of ``STAGES``) over everything delivered under ``paths.landing``."""
+    from jobs.ingest.framework import IngestError
     from jobs.ingest.run import IngestRunError, run_range
 
     delivered = delivery_days(paths)
@@ -79,6 +80,8 @@ def run_pipeline(spark: SparkSession, cfg: dict, paths: Paths, stages: tuple[str
             try:
                 run_range(spark, cfg, delivered[0], delivered[-1], paths, workers=2)
             except IngestRunError as err:       # rejected files are quarantined; the rest is staged
+                if any(not isinstance(e, IngestError) for e in err.errors.values()):
+                    raise                       # a feed broke (not a data verdict): stop here
                 report.rejected = [f"{r.delivery.rel} [{r.reason_code}]" for r in err.rejected]
                 log(f"[pipeline] {len(err.rejected)} file(s) rejected whole (quarantined): "
                     + "; ".join(report.rejected[:5]) + (" ..." if len(err.rejected) > 5 else ""))

@@ -12,11 +12,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.aggregate.fusion import estimate
-from jobs.common.privacy import Hierarchy, Nesting, suppress_people
+from jobs.common.privacy import flow_hierarchy, suppress_people
 
 TABLE = "agg_od__district_day"
-HIERARCHY = Hierarchy((Nesting("destinations of an origin", ("ds", "origin_district")),
-                       Nesting("origins of a destination", ("ds", "destination_district"))))
+HIERARCHY = flow_hierarchy(("ds",), "origin_district", "destination_district")
 
 
 def od(district_trips: DataFrame, factors: DataFrame, k: int) -> DataFrame:

@@ -2,9 +2,10 @@
 
 Reads ``private_trajectories__subscriber_day`` of whole months (written by the daily job),
 ``geo_h3_cells`` and the district populations; writes, for exactly those months:
-``private_home_work__subscriber_month``, ``agg_residents__h3_month`` and
-``agg_commute__district_month``. Run it once a month has all its days (the residents_monthly
-DAG), or for a partial month to see it so far: the figures cover the days present.
+``private_home_work__subscriber_month``, ``agg_residents__h3_month``,
+``agg_commute__district_month`` and its published form ``mart_commute_flows``. Run it once a
+month has all its days (the residents_monthly DAG), or for a partial month to see it so far: the
+figures cover the days present.
 
     python -m jobs.aggregate.operator_monthly --month 2020-03
 """
@@ -45,12 +46,14 @@ def run(spark: SparkSession, cfg: dict, paths: Paths | None, months: list[date])
     factors = scale_factors(residents.home_counts(hw), geo.population, market_shares(spark, cfg), ["month"]).cache()
     k = k_anonymity(cfg)
     out = {home_work.TABLE: hw.count()}
+    flows = commute.commute(hw, factors, k).cache()
     for table, df in {residents.TABLE: residents.residents(hw, geo.dim, geo.cells, factors, k),
-                      commute.TABLE: commute.commute(hw, factors, k)}.items():
+                      commute.TABLE: flows, commute.MART: commute.flows_mart(flows, geo.cells)}.items():
         df = df.cache()
         write_table(df, table, paths)
         out[table] = df.count()
         df.unpersist()
+    flows.unpersist()
     hw.unpersist()
     return out
 

@@ -90,6 +90,16 @@ class Hierarchy:
         return Hierarchy(self.nestings + other.nestings)
 
 
+def flow_hierarchy(by: Sequence[str], origin: str, destination: str) -> Hierarchy:
+    """The relations of a flow matrix (rows ``by`` + origin + destination): the flows out of an
+    origin sum to its total (residents, trips from there) and the flows into a destination to
+    its total, both published elsewhere."""
+    by = tuple(by)
+    return Hierarchy((Nesting(f"{destination.replace('_', ' ')}s of a {origin.replace('_', ' ')}", by + (origin,)),
+                      Nesting(f"{origin.replace('_', ' ')}s of a {destination.replace('_', ' ')}",
+                              by + (destination,))))
+
+
 def h3_hierarchy(resolutions: Sequence[int] = (9, 8, 7), by: Sequence[str] = ("ds", "hour"),
                  periods: Sequence[str] = ("hour",), category: tuple[str, Any] | None = None,
                  cell_col: str = "h3_cell", res_col: str = "resolution",

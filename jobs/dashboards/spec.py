@@ -79,8 +79,9 @@ MOBILITY = Dashboard(
     "**How much the city moves, against its baseline.** Change in trips per person versus the median of "
     "the same weekday over the baseline weeks before the first restriction (as Google's mobility "
     "reports), per district, with the restriction stringency (0–100) drawn on the same axis as a "
-    "timeline; the share of people who stayed in one cell all day; and the estimated effect of each "
-    "restriction (segmented regression).",
+    "timeline; the share of people who stayed in one cell all day; commuting flows of the latest month "
+    "as arcs from home district to work district (small flows withheld for privacy); and the estimated "
+    "effect of each restriction (segmented regression).",
     (
         (Chart("mobility_city_vs_restrictions", "City: trips per person vs baseline (%) and restriction stringency",
                "v_mobility_index",

@@ -41,7 +41,8 @@ from jobs.common.conform import conform
 from jobs.common.contracts import load_contract
 from jobs.common.lake import table_path, write_table
 
-PASS_BYTES = 256 << 20          # delivered bytes staged in one Spark pass (compressed files count x5)
+PASS_BYTES = 128 << 20          # delivered bytes staged in one Spark pass (compressed files count x10)
+COMPRESSION_WEIGHT = 10         # text feeds (JSON lines, CSV) gzip about 8-12 to 1
 COMPRESSED = (".gz", ".parquet")
 
 
@@ -193,10 +194,11 @@ def raw_by_day(paths: Paths, feed: str) -> tuple[dict[date, list[Delivery]], dic
 
 def passes(days: list[date], files: dict[date, list[Delivery]], budget: int) -> list[list[date]]:
     """Consecutive covered days grouped so that each group's files hold about ``budget`` bytes
-    (compressed files weigh five times their size); at least one day per group."""
+    (compressed files weigh ``COMPRESSION_WEIGHT`` times their size); at least one day per group."""
     out, size = [], budget
     for day in days:
-        weight = sum(d.path.stat().st_size * (5 if d.path.name.endswith(COMPRESSED) else 1) for d in files[day])
+        weight = sum(d.path.stat().st_size * (COMPRESSION_WEIGHT if d.path.name.endswith(COMPRESSED) else 1)
+                     for d in files[day])
         if size + weight > budget:
             out.append([])
             size = 0

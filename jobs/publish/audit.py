@@ -14,7 +14,8 @@ the publish task publishes nothing when there is one. Rules (names as reported):
   mart_indicator_daily) against ``privacy.k_anonymity``, hex-level health counts (``health_count``
   columns; health indicators at geo_level h3) against ``privacy.health_mask_below``, with the
   table's relations: H3 cells in their ancestors, districts and the city, hours in the day,
-  groups in 'all', districts in the city and in their zone type.
+  groups in 'all', districts in the city and in their zone type, the flows out of an origin and
+  into a destination district (``FLOW_COLUMNS``).
   Tables in ``MEANS_OF_PUBLISHED`` (mart_zone_profile) get the threshold rule only.
 - ``hex_health_below_mask``: an unmasked hex-level health count (no suppression rule) below the mask.
 - ``recoverable_by_overlapping_periods``: a withheld daily value recovered from published 7-day
@@ -32,7 +33,7 @@ import pandas as pd
 from jobs.common.config import Paths
 from jobs.common.contracts import Contract
 from jobs.common.privacy import (SUBSCRIBER_LEVEL_COLUMNS, Hierarchy, Nesting, Violation, audit_health,
-                                 audit_people, h3_hierarchy, health_mask_below, k_anonymity)
+                                 audit_people, flow_hierarchy, h3_hierarchy, health_mask_below, k_anonymity)
 from jobs.publish import serving
 
 HEALTH_SOURCES = ("ambulance", "pharmacy", "morbidity")
@@ -40,6 +41,9 @@ HEALTH_SOURCES = ("ambulance", "pharmacy", "morbidity")
 # counts): subtracting them reveals nothing the published hours and months do not, and their flag
 # marks a row with any figure withheld, so only the threshold rule applies to their values.
 MEANS_OF_PUBLISHED = {"mart_zone_profile": "means of published hourly presence and monthly residents"}
+# Origin/destination column pairs of flow tables: each origin's and each destination's flows sum
+# to a total published elsewhere.
+FLOW_COLUMNS = (("home_district", "work_district"), ("origin_district", "destination_district"))
 MEAN_DAYS = 7
 MAX_LISTED = 20
 
@@ -158,6 +162,8 @@ def _audit_counts(c: Contract, pdf: pd.DataFrame, cells: pd.DataFrame | None, th
             frame = frame.assign(_zone=_zone_column(frame, cells))
             rest = tuple(g for g in c.grain if g not in by + ("geo_level", "geo_id"))
             hierarchy = geo_hierarchy(by + rest)
+        elif flow := next((f for f in FLOW_COLUMNS if set(f) <= set(frame.columns)), None):
+            hierarchy = flow_hierarchy(by, *flow)
         else:
             hierarchy = Hierarchy(())
         if kind == "people_count":

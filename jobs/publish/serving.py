@@ -7,7 +7,8 @@ the views of ``jobs.publish.views`` into the serving database: the DuckDB file
 unless the city config's ``publish.schema`` says otherwise).
 
 Per table, the *day column* is the first date column of its contract's ``partition_by`` (``ds``;
-``delivered_ds`` for ops_recompute_requests). A load replaces the rows of the given days and
+``delivered_ds`` for ops_recompute_requests; ``month`` for monthly marts, whose partition for a
+day is that day's month). A load replaces the rows of the given days and
 adds every lake day up to the last of them that the serving table does not hold yet (so the first
 publish also loads the history); tables without a day column (mart_zone_profile, geo_h3_cells)
 are replaced whole. Everything of one publish run happens in ONE transaction, views included:
@@ -215,6 +216,8 @@ def plan_days(paths: Paths, c: Contract, held: set[date] | None, days: list[date
         return None
     in_lake = lake_days(paths, c)
     last = max(days)
+    if day_column(c) == "month":                       # a month partition holds the month to date
+        days = [d.replace(day=1) for d in days]
     return sorted({d for d in in_lake if d in days or (d <= last and d not in (held or set()))})
 
 

@@ -35,6 +35,8 @@ _ZONE_LABEL = ("CASE {c} WHEN 'business_centre' THEN 'Business centre' WHEN 'res
                "WHEN 'mixed' THEN 'Mixed' WHEN 'outskirts' THEN 'Outskirts' ELSE {c} END")
 _LABEL = "replace({c}, '_', ' ')"
 _FINEST = "(SELECT max(resolution) FROM geo_h3_cells)"
+_CENTRES = ("(SELECT district, avg(centroid_lat) AS lat, avg(centroid_lon) AS lng FROM geo_h3_cells "
+            f"WHERE resolution = {_FINEST} GROUP BY district)")
 _QUANTILES = (("q01", 0.01), ("q05", 0.05), ("q10", 0.1), ("q25", 0.25), ("q50", 0.5), ("q75", 0.75),
               ("q90", 0.9), ("q95", 0.95), ("q99", 0.99), ("q025", 0.025), ("q975", 0.975))
 _WEEKDAY = ("CASE CAST(extract(isodow FROM {c}) AS INTEGER) WHEN 1 THEN 'Mon' WHEN 2 THEN 'Tue' "
@@ -135,6 +137,26 @@ VIEWS: tuple[View, ...] = (
          "SELECT ds, value AS stringency FROM mart_indicator_daily "
          "WHERE geo_level = 'city' AND indicator = 'restriction_stringency'",
          ("mart_indicator_daily",)),
+    View("v_commute_flows", "viewer",
+         "Commuting flows between districts (home to work) of the latest month in mart_commute_flows, "
+         "with both districts' centres: the arcs of the Mobility dashboard. Cross-district flows only; "
+         "withheld flows keep their row with null counts.",
+         (("month", "Month, as its first day."), ("origin_district", "Home district."),
+          ("destination_district", "Work district."), ("origin_zone_type", "Configured type of the home district."),
+          ("destination_zone_type", "Configured type of the work district."),
+          ("commuters_est", "Estimated commuters (null when suppressed)."),
+          ("suppressed", "True when withheld by k-anonymity."),
+          ("origin_lat", "Latitude of the home district centre."), ("origin_lng", "Longitude of the home district centre."),
+          ("destination_lat", "Latitude of the work district centre."),
+          ("destination_lng", "Longitude of the work district centre.")),
+         "SELECT f.month, f.home_district AS origin_district, f.work_district AS destination_district, "
+         "f.home_zone_type AS origin_zone_type, f.work_zone_type AS destination_zone_type, f.commuters_est, "
+         "f.suppressed, o.lat AS origin_lat, o.lng AS origin_lng, d.lat AS destination_lat, d.lng AS destination_lng "
+         "FROM mart_commute_flows f "
+         f"JOIN {_CENTRES} o ON o.district = f.home_district "
+         f"JOIN {_CENTRES} d ON d.district = f.work_district "
+         "WHERE f.cross_district AND f.month = (SELECT max(month) FROM mart_commute_flows)",
+         ("mart_commute_flows", "geo_h3_cells")),
     View("v_mobility_index", "viewer",
          "mart_mobility_index with the weekday name, the district centre and the day's restriction "
          "stringency: mobility versus baseline per district with the restrictions.",
@@ -156,8 +178,7 @@ VIEWS: tuple[View, ...] = (
          "d.lat, d.lng FROM mart_mobility_index m "
          "LEFT JOIN (SELECT ds, value FROM mart_indicator_daily WHERE geo_level = 'city' "
          "AND indicator = 'restriction_stringency') r ON r.ds = m.ds "
-         "LEFT JOIN (SELECT district, avg(centroid_lat) AS lat, avg(centroid_lon) AS lng FROM geo_h3_cells "
-         f"WHERE resolution = {_FINEST} GROUP BY district) d ON m.geo_level = 'district' AND d.district = m.geo_id",
+         f"LEFT JOIN {_CENTRES} d ON m.geo_level = 'district' AND d.district = m.geo_id",
          ("mart_mobility_index", "mart_indicator_daily", "geo_h3_cells")),
     View("v_restriction_impact", "viewer",
          "Latest estimate of each restriction's effect on mobility (segmented regression) per geography "

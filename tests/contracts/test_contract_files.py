@@ -31,14 +31,15 @@ OTHER_TABLES = [
     "stg_pharmacy__receipt_items", "stg_pharmacy__pharmacies", "stg_morbidity__daily",
     "stg_restrictions__restrictions", "stg_districts__districts", "quarantine", "geo_h3_cells",
     "geo_cell_h3_weights", "private_home_work__subscriber_month",
-    "private_trajectories__subscriber_day", "agg_commute__district_month", "ops_recompute_requests",
+    "private_trajectories__subscriber_day", "agg_commute__district_month", "mart_commute_flows",
+    "ops_recompute_requests",
 ]
 CONTRACTS = all_contracts()
 
 
 def test_every_contract_loads_and_names_are_unique():
     names = [c.name for c in CONTRACTS]
-    assert len(names) == len(set(names)) == 46
+    assert len(names) == len(set(names)) == 47
     for c in CONTRACTS:
         assert load_contract(c.name) == c
 

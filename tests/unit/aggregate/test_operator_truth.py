@@ -179,3 +179,28 @@ def test_mobility_index_and_zone_profile_are_written(aggregated_city):
     typed = zones.dropna(subset=["zone_type"])
     assert typed[["day_people_est", "night_people_est"]].notna().all().all()
     assert zones.loc[zones["day_people_est"].isna() | zones["night_people_est"].isna(), "zone_type"].isna().all()
+
+
+def test_commuting_flows_count_home_work_pairs_and_match_the_sampled_truth(aggregated_city, home_work):
+    k = aggregated_city.cfg["privacy"]["k_anonymity"]
+    flows = read(aggregated_city, "mart_commute_flows")
+    pairs = (home_work.dropna(subset=["home_district", "work_district"])
+             .groupby(["month", "home_district", "work_district"]).size())
+    flows["month"] = pd.to_datetime(flows["month"]).dt.date
+    keyed = flows.set_index(["month", "home_district", "work_district"])
+    pairs.index = pairs.index.set_levels(pd.to_datetime(pairs.index.levels[0]).date, level=0)
+    assert sorted(keyed.index) == sorted(pairs.index)                 # one row per observed pair
+    shown = keyed[~keyed["suppressed"]]
+    assert len(shown) > 0 and shown["commuters"].min() >= k
+    assert (shown["commuters"] == pairs[shown.index]).all()
+    assert keyed.loc[keyed["suppressed"], ["commuters", "commuters_est"]].isna().all().all()
+    assert (pairs[keyed.index[keyed["suppressed"]]] < k).any()        # primary suppression happened
+    assert (flows["cross_district"] == (flows["home_district"] != flows["work_district"])).all()
+    zones = {d: t for t, ds in aggregated_city.cfg["district_types"].items() for d in ds}
+    assert (flows["home_zone_type"] == flows["home_district"].map(zones)).all()
+    # the flows come from the right people: sampled employed subscribers' true home -> work districts
+    cell_district = read(aggregated_city, "geo_h3_cells").set_index("h3_cell")["district"]
+    employed = [(s, got) for s, got in _sample(aggregated_city, home_work) if s["employed"]]
+    agree = sum(got["home_district"] == s["home_district"]
+                and got["work_district"] == cell_district.get(s["work_h3"]) for s, got in employed)
+    assert len(employed) >= 100 and agree / len(employed) >= 0.70, (agree, len(employed))

@@ -246,7 +246,7 @@ def test_a_range_run_gives_the_tables_of_the_day_by_day_runs(spark, small_city, 
     """All delivery days at once, in passes of about two covered days (a late file joins its day's
     pass): the same staged rows, quarantine, dq_results and recompute requests as day by day."""
     monkeypatch.setattr(framework, "PASS_BYTES", 2 * max(f.stat().st_size for f in small_city[0].glob(
-        "operator_kcell/*/*.csv.gz")) * 5)
+        "operator_kcell/*/*.csv.gz")) * framework.COMPRESSION_WEIGHT)
     paths = replace(lake_paths, lake=tmp_path / "lake")
     feeds = ["cell_reference", *FEEDS]
     with pytest.raises(IngestRunError) as exc:

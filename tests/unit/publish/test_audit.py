@@ -85,6 +85,29 @@ def test_zone_profile_figures_below_k_but_partial_rows_pass(city_cfg):
     assert {(v.rule, v.key) for v in found} == {("published_below_k", f"h3_cell={kids[0]}")}
 
 
+def commute_flows(flows: dict[tuple[str, str], int], suppressed=()) -> pd.DataFrame:
+    zones = {"Almaly": "business_centre", "Auezov": "residential", "Nauryzbay": "outskirts"}
+    return pd.DataFrame([dict(month=date(2020, 3, 1), home_district=h, work_district=w, home_zone_type=zones[h],
+                              work_zone_type=zones[w], cross_district=h != w,
+                              commuters=None if (h, w) in suppressed else n,
+                              commuters_est=None if (h, w) in suppressed else 40.0 * n, suppressed=(h, w) in suppressed)
+                         for (h, w), n in flows.items()])
+
+
+def test_a_lone_withheld_commuting_flow_of_a_district_is_caught(city_cfg):
+    c = load_contract("mart_commute_flows")
+    flows = {("Auezov", "Auezov"): 60, ("Auezov", "Almaly"): 90, ("Auezov", "Nauryzbay"): 7,
+             ("Almaly", "Almaly"): 80, ("Almaly", "Nauryzbay"): 30, ("Nauryzbay", "Nauryzbay"): 50}
+    # Auezov's residents minus its two published flows would give the withheld one
+    lone = audit_frame(c, commute_flows(flows, suppressed={("Auezov", "Nauryzbay")}), city_cfg)
+    assert {v.rule for v in lone} == {"single_suppressed_under_published_total"}
+    assert any("home_district=Auezov" in v.key for v in lone) and any("work_district=Nauryzbay" in v.key for v in lone)
+    # withheld in pairs along both the home and the work district: nothing follows
+    safe = {("Auezov", "Nauryzbay"), ("Auezov", "Almaly"), ("Almaly", "Nauryzbay"), ("Almaly", "Almaly")}
+    assert audit_frame(c, commute_flows(flows, suppressed=safe), city_cfg) == []
+    assert {v.rule for v in audit_frame(c, commute_flows(flows), city_cfg)} == {"published_below_k"}
+
+
 def indicator_rows(rows) -> pd.DataFrame:
     return pd.DataFrame([dict(ds=d, geo_level=lvl, geo_id=gid, indicator=ind, value=val, value_7d_mean=mean,
                               unit=unit, missing_code="suppressed" if sup else "not_missing", suppressed=sup,

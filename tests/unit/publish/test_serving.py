@@ -121,7 +121,7 @@ def test_real_lake_passes_the_audit_and_loads(aggregated_city, tmp_path, city_cf
         if src.exists():
             shutil.copytree(src, paths.lake / c.name)
             copied.append(c.name)
-    assert {"geo_h3_cells", "dq_results", "mart_mobility_index"} <= set(copied)
+    assert {"geo_h3_cells", "dq_results", "mart_mobility_index", "mart_commute_flows"} <= set(copied)
     report = publish(None, city_cfg, paths, aggregated_city.days[-1], **QUIET)
     assert report["audited_rows"]["mart_mobility_index"] > 0
     for t in copied:
@@ -130,6 +130,38 @@ def test_real_lake_passes_the_audit_and_loads(aggregated_city, tmp_path, city_cf
         suppressed = con.execute("SELECT count(*) FILTER (WHERE suppressed), count(*) FROM mart_mobility_index").fetchone()
         assert suppressed[1] > 0
         assert con.execute("SELECT count(*) FROM v_h3_cells").fetchone()[0] == len(lake_rows(paths, "geo_h3_cells"))
+        arcs, cross = con.execute("SELECT (SELECT count(*) FROM v_commute_flows), count(*) FROM mart_commute_flows "
+                                  "WHERE cross_district AND month = (SELECT max(month) FROM mart_commute_flows)"
+                                  ).fetchone()
+        assert arcs == cross > 0
+
+
+def test_a_monthly_mart_is_replaced_by_a_publish_of_any_day_of_its_month(mini_lake, mini, write_lake, city_cfg):
+    from datetime import date
+
+    import pandas as pd
+
+    def flows(n: int) -> pd.DataFrame:
+        rows = [("Almaly", "Almaly", n), ("Auezov", "Almaly", n + 10), ("Auezov", "Auezov", n + 20),
+                ("Alatau", "Alatau", n + 30)]
+        return pd.DataFrame([dict(month=date(2020, 3, 1), home_district=h, work_district=w,
+                                  home_zone_type=mini.districts[h], work_zone_type=mini.districts[w],
+                                  cross_district=h != w, commuters=c, commuters_est=40.0 * c, suppressed=False)
+                             for h, w, c in rows])
+
+    write_lake(mini_lake, "mart_commute_flows", flows(30))
+    c = load_contract("mart_commute_flows")
+    assert serving.plan_days(mini_lake, c, set(), [date(2020, 3, 18)]) == [date(2020, 3, 1)]
+    assert serving.plan_days(mini_lake, c, {date(2020, 3, 1)}, [date(2020, 4, 2)]) == []
+    publish(None, city_cfg, mini_lake, mini.days[-1], **QUIET)
+    write_lake(mini_lake, "mart_commute_flows", flows(40))            # the month so far, one day later
+    report = publish(None, city_cfg, mini_lake, mini.days[-1], **QUIET)
+    assert report["days"]["mart_commute_flows"] == [date(2020, 3, 1)]
+    assert served(mini_lake, "mart_commute_flows") == lake_rows(mini_lake, "mart_commute_flows")
+    with duckdb.connect(str(mini_lake.serving_db), read_only=True) as con:
+        arcs = con.execute("SELECT origin_district, destination_district, commuters_est, "
+                           "origin_lat < destination_lat FROM v_commute_flows").fetchall()
+    assert arcs == [("Auezov", "Almaly", 2000.0, True)]                # cross-district flows only
 
 
 def test_duckdb_publish_while_a_reader_holds_the_file(mini_lake, mini, city_cfg):
