@@ -95,11 +95,35 @@ class Browser:
         self._ctx.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
             ("http://127.0.0.1", "data:", "blob:")) else route.abort())
         self.page = self._ctx.new_page()
-        self.page.goto(f"{self.url}/login/", wait_until="domcontentloaded")
-        self.page.fill('input[name="username"], #username', user)
-        self.page.fill('input[name="password"], #password', password)
-        self.page.click('button[type="submit"], input[type="submit"], [data-test="login-button"]')
-        self.page.wait_for_url(lambda u: "/login" not in u, timeout=60_000)
+        self._log_in(user, password)
+
+    def _log_in(self, user: str, password: str, attempts: int = 3) -> None:
+        """Submit the login form and follow Superset's redirect away from /login/. Only the redirect
+        is awaited, not the welcome page's scripts (minutes to load on a busy machine); a slow
+        answer is tried again, refused credentials fail at once."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        def login_post(response) -> bool:
+            return response.request.method == "POST" and "/login" in response.url
+
+        for attempt in range(1, attempts + 1):
+            self.page.goto(f"{self.url}/login/", wait_until="domcontentloaded", timeout=180_000)
+            self.page.fill('input[name="username"], #username', user)
+            self.page.fill('input[name="password"], #password', password)
+            try:
+                with self.page.expect_response(login_post, timeout=120_000) as answer:
+                    self.page.click('button[type="submit"], input[type="submit"], [data-test="login-button"]',
+                                    no_wait_after=True)
+                to = answer.value.headers.get("location", "")
+                if answer.value.status != 302 or "/login" in to:
+                    raise RuntimeError(f"Superset at {self.url} refused the login of {user!r} "
+                                       f"(HTTP {answer.value.status}{', back to ' + to if to else ''})")
+                self.page.wait_for_url(lambda u: "/login" not in u, wait_until="commit", timeout=120_000)
+                return
+            except PlaywrightTimeout:
+                if attempt == attempts:
+                    raise RuntimeError(f"no answer from {self.url} to the login of {user!r} after "
+                                       f"{attempts} attempts of 2 min; the page is {self.page.url}") from None
 
     def check(self, slug: str, expected_charts: int, screenshot: Path | None = None,
               timeout_s: float = 120) -> DashboardCheck:

@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from jobs.common.config import REPO_ROOT
+from jobs.common.ports import in_use
 
 SUPERSET_VENV = Path(os.environ.get("SUPERSET_VENV", REPO_ROOT / ".superset-venv"))
 BOOTSTRAP = REPO_ROOT / "infra" / "superset" / "bootstrap.sh"
@@ -107,7 +108,11 @@ class Server:
 
 
 def start(home: Path, port: int, timeout_s: float = 180, workers: int = 2) -> Server:
-    """Start gunicorn on 127.0.0.1:``port`` and wait until /health answers."""
+    """Start gunicorn on 127.0.0.1:``port`` and wait until /health answers; a port already taken
+    is an error (its answers would come from someone else's server)."""
+    if in_use(port):
+        raise RuntimeError(f"port {port} is already in use on 127.0.0.1: stop what listens there "
+                           "(`make dashboards-stop` for the demo Superset) or choose another port")
     log_path = home / f"superset-{port}.log"
     log = open(log_path, "ab")
     proc = subprocess.Popen(

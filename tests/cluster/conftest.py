@@ -1,5 +1,5 @@
 """Fixtures of the cluster tests: the package from `make package`, a tiny synthetic city, a real
-Spark standalone cluster (master 7277, UIs 8280-8282, two workers of 1 core and 1g) started for
+Spark standalone cluster (master and UIs on free ports, two workers of 1 core and 1g) started for
 the session, and the tiny city's ingest + geo + aggregation run by ``spark-submit`` in local mode
 (the reference) and on the cluster side by side, a worker of the cluster killed during the run.
 Everything lives in the session's temporary folder."""
@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from jobs.common.ports import free_ports
+
 ROOT = Path(__file__).resolve().parents[2]
-MASTER_PORT, UI_PORT, WORKER_UI_PORTS = 7277, 8280, (8281, 8282)
+_PORTS = free_ports(4)          # of their own: a demo cluster (7177...) may be running beside
+MASTER_PORT, UI_PORT, WORKER_UI_PORTS = _PORTS[0], _PORTS[1], (_PORTS[2], _PORTS[3])
 # The tiny city: two operator days, a few hundred subscribers, no dirt (every file staged).
 TINY_CITY = dict(start="2020-03-16", days=2, subscribers=300, events_per_day=10, seed=5, dirt=0.0,
                  health_scale=0.05)

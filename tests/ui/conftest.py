@@ -1,5 +1,6 @@
 """Fixtures of the browser tests: a serving database published from a real lake, a real Superset
-on 127.0.0.1:8098 with the bundle imported against it, and one headless Chromium.
+on a free port of 127.0.0.1 (``GEOPULSE_UI_PORT`` to pin one) with the bundle imported against it,
+and one headless Chromium.
 
 Needs Superset's own environment (.superset-venv, `make test-ui` builds it) and Debian chromium.
 Without them the tests are skipped, unless ``GEOPULSE_REQUIRE_UI=1`` (set by `make test-ui`), in
@@ -17,7 +18,9 @@ import pytest
 
 from jobs.common.config import REPO_ROOT
 
-PORT = int(os.environ.get("GEOPULSE_UI_PORT", 8098))       # tests only; the demo uses 8088
+from jobs.common.ports import free_ports
+
+PORT = int(os.environ.get("GEOPULSE_UI_PORT") or free_ports()[0])     # the demo uses 8088
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "dashboards"
 
 
