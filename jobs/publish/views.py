@@ -138,7 +138,8 @@ VIEWS: tuple[View, ...] = (
          "WHERE geo_level = 'city' AND indicator = 'restriction_stringency'",
          ("mart_indicator_daily",)),
     View("v_commute_flows", "viewer",
-         "Commuting flows between districts (home to work) of the latest month in mart_commute_flows, "
+         "Commuting flows between districts (home to work) of the latest month in mart_commute_flows "
+         "that is not a partial start (its estimated commuters are at least half the busiest month's), "
          "with both districts' centres: the arcs of the Mobility dashboard. Cross-district flows only; "
          "withheld flows keep their row with null counts.",
          (("month", "Month, as its first day."), ("origin_district", "Home district."),
@@ -155,7 +156,10 @@ VIEWS: tuple[View, ...] = (
          "FROM mart_commute_flows f "
          f"JOIN {_CENTRES} o ON o.district = f.home_district "
          f"JOIN {_CENTRES} d ON d.district = f.work_district "
-         "WHERE f.cross_district AND f.month = (SELECT max(month) FROM mart_commute_flows)",
+         "WHERE f.cross_district AND f.month = (SELECT max(m.month) FROM "
+         "(SELECT month, sum(coalesce(commuters_est, 0)) AS n FROM mart_commute_flows GROUP BY month) m "
+         "WHERE m.n >= 0.5 * (SELECT max(t.n) FROM (SELECT sum(coalesce(commuters_est, 0)) AS n "
+         "FROM mart_commute_flows GROUP BY month) t))",
          ("mart_commute_flows", "geo_h3_cells")),
     View("v_mobility_index", "viewer",
          "mart_mobility_index with the weekday name, the district centre and the day's restriction "

@@ -10,7 +10,7 @@ EXPECTED = {
     "aggregate_daily": {"resolve_days": {"geo"}, "geo": {"aggregate"}, "aggregate": {"announce"}, "announce": set()},
     "analytics_daily": {"resolve_days": {"analytics"}, "analytics": {"announce"}, "announce": set()},
     "publish": {"resolve_days": {"publish"}, "publish": set()},
-    "residents_monthly": {"aggregate_month": set()},
+    "residents_monthly": {"wait_for_month": {"aggregate_month"}, "aggregate_month": set()},
 }
 
 
@@ -34,7 +34,9 @@ def test_every_dag_has_owner_tags_retries_doc_and_timeouts(dagbag):
         assert dag.default_args["retries"] >= 1 and dag.default_args["retry_exponential_backoff"], dag_id
         assert dag.default_args["on_failure_callback"].__name__ == "on_failure", dag_id
         for t in dag.tasks:
-            if t.task_id != "wait_for_delivery":       # the sensor's limit is its own timeout
+            if t.task_id.startswith("wait_for_"):      # a sensor's limit is its own timeout
+                assert t.timeout <= timedelta(hours=24).total_seconds() and t.mode == "reschedule", (dag_id, t.task_id)
+            else:
                 assert t.execution_timeout and t.execution_timeout <= timedelta(hours=4), (dag_id, t.task_id)
 
 

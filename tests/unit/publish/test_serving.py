@@ -130,10 +130,11 @@ def test_real_lake_passes_the_audit_and_loads(aggregated_city, tmp_path, city_cf
         suppressed = con.execute("SELECT count(*) FILTER (WHERE suppressed), count(*) FROM mart_mobility_index").fetchone()
         assert suppressed[1] > 0
         assert con.execute("SELECT count(*) FROM v_h3_cells").fetchone()[0] == len(lake_rows(paths, "geo_h3_cells"))
-        arcs, cross = con.execute("SELECT (SELECT count(*) FROM v_commute_flows), count(*) FROM mart_commute_flows "
-                                  "WHERE cross_district AND month = (SELECT max(month) FROM mart_commute_flows)"
-                                  ).fetchone()
-        assert arcs == cross > 0
+        months, arcs, cross = con.execute(
+            "SELECT (SELECT count(DISTINCT month) FROM v_commute_flows), (SELECT count(*) FROM v_commute_flows), "
+            "count(*) FROM mart_commute_flows WHERE cross_district AND month = (SELECT max(month) FROM v_commute_flows)"
+        ).fetchone()
+        assert months == 1 and arcs == cross > 0
 
 
 def test_a_monthly_mart_is_replaced_by_a_publish_of_any_day_of_its_month(mini_lake, mini, write_lake, city_cfg):
@@ -141,10 +142,10 @@ def test_a_monthly_mart_is_replaced_by_a_publish_of_any_day_of_its_month(mini_la
 
     import pandas as pd
 
-    def flows(n: int) -> pd.DataFrame:
+    def flows(n: int, month: date = date(2020, 3, 1)) -> pd.DataFrame:
         rows = [("Almaly", "Almaly", n), ("Auezov", "Almaly", n + 10), ("Auezov", "Auezov", n + 20),
                 ("Alatau", "Alatau", n + 30)]
-        return pd.DataFrame([dict(month=date(2020, 3, 1), home_district=h, work_district=w,
+        return pd.DataFrame([dict(month=month, home_district=h, work_district=w,
                                   home_zone_type=mini.districts[h], work_zone_type=mini.districts[w],
                                   cross_district=h != w, commuters=c, commuters_est=40.0 * c, suppressed=False)
                              for h, w, c in rows])
@@ -162,6 +163,18 @@ def test_a_monthly_mart_is_replaced_by_a_publish_of_any_day_of_its_month(mini_la
         arcs = con.execute("SELECT origin_district, destination_district, commuters_est, "
                            "origin_lat < destination_lat FROM v_commute_flows").fetchall()
     assert arcs == [("Auezov", "Almaly", 2000.0, True)]                # cross-district flows only
+
+    def arcs_month(april_commuters: int) -> date:
+        write_lake(mini_lake, "mart_commute_flows", pd.concat([flows(100), flows(april_commuters, date(2020, 4, 1))]))
+        for day in (mini.days[-1], date(2020, 4, 2)):                   # a day of each month: both again
+            publish(None, city_cfg, mini_lake, day, **QUIET)
+        with duckdb.connect(str(mini_lake.serving_db), read_only=True) as con:
+            return con.execute("SELECT DISTINCT month FROM v_commute_flows").fetchall()
+
+    # March: 4 flows of 100..130 commuters (460); a partial April shows March's arcs until it
+    # holds half of that
+    assert arcs_month(15) == [(date(2020, 3, 1),)]                      # 15..45: 120 < 230
+    assert arcs_month(60) == [(date(2020, 4, 1),)]                      # 60..90: 300 >= 230
 
 
 def test_duckdb_publish_while_a_reader_holds_the_file(mini_lake, mini, city_cfg):
