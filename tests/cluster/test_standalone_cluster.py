@@ -31,7 +31,7 @@ def _apps(cluster) -> list[dict]:
 
 def test_cluster_runs_two_workers_from_pid_files(standalone):
     state = sa.master_state(standalone)
-    assert state["status"] == "ALIVE" and state["url"] == "spark://127.0.0.1:7277"
+    assert state["status"] == "ALIVE" and state["url"] == f"spark://127.0.0.1:{standalone.port}"
     workers = [w for w in state["workers"] if w["state"] == "ALIVE"]
     assert len(workers) == 2 and {w["cores"] for w in workers} == {1} and {w["memory"] for w in workers} == {1024}
     for name in ("master", "worker-1", "worker-2"):
