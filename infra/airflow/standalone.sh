@@ -46,6 +46,10 @@ export GEOPULSE_DAGS_END="${GEOPULSE_DAGS_END:-$last}"          # the last day e
 for fs in $feed_starts; do                                       # each feed from its own first delivery
   feed=${fs%%=*}; export "GEOPULSE_DAGS_START_${feed^^}=${fs#*=}"
 done
+if python -c "import sys; from jobs.common.ports import in_use; sys.exit(0 if in_use($AIRFLOW__API__PORT) else 1)"; then
+  echo "make airflow: port $AIRFLOW__API__PORT is taken (an Airflow still running? \`ss -ltnp | grep :$AIRFLOW__API__PORT\` names it); stop it first" >&2
+  exit 1
+fi
 mkdir -p "$AIRFLOW_HOME"
 airflow db migrate >/dev/null
 echo "GeoPulse Airflow"
