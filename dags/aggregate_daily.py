@@ -32,7 +32,8 @@ with DAG(dag_id="aggregate_daily", description="Every aggregate for the days the
          max_active_runs=1, default_args=S.default_args(), tags=["geopulse", "aggregate", "daily"],
          doc_md=DOC) as dag:
     days = resolve_days_task()
-    geo = spark_task("geo", "geo", [], S.spark_conn_id, execution_timeout=S.timeout("geo"))
+    geo = spark_task("geo", "geo", [], S.spark_conn_id, execution_timeout=S.timeout("geo"),
+                     pool=S.lake_pool)
     aggregate = spark_task("aggregate", "aggregate", ["--ds", START, "--end", END], S.spark_conn_id,
-                           execution_timeout=S.timeout("aggregate"))
+                           execution_timeout=S.timeout("aggregate"), pool=S.lake_pool)
     days >> geo >> aggregate >> announce_task(AGGREGATES)

@@ -27,5 +27,5 @@ with DAG(dag_id="analytics_daily", description="Indicators and analytics marts a
          default_args=S.default_args(), tags=["geopulse", "analytics", "daily"], doc_md=DOC) as dag:
     days = resolve_days_task()
     analytics = spark_task("analytics", "analytics", ["--ds", START, "--end", END], S.spark_conn_id,
-                           execution_timeout=S.timeout("analytics"))
+                           execution_timeout=S.timeout("analytics"), pool=S.lake_pool)
     days >> analytics >> announce_task(MARTS)

@@ -25,5 +25,6 @@ with DAG(dag_id="publish", description="Privacy audit and load of the marts into
          schedule=MARTS, start_date=S.start_date, catchup=False, max_active_runs=1,
          default_args=S.default_args(), tags=["geopulse", "publish", "daily"], doc_md=DOC) as dag:
     days = resolve_days_task()
-    publish = spark_task("publish", "publish", ["--ds", END], S.spark_conn_id, execution_timeout=S.timeout("publish"))
+    publish = spark_task("publish", "publish", ["--ds", END], S.spark_conn_id, execution_timeout=S.timeout("publish"),
+                         pool=S.lake_pool)
     days >> publish

@@ -54,4 +54,4 @@ with DAG(dag_id="residents_monthly", description="Homes, work places, residents 
         return PokeReturnValue(is_done=state.ready)
 
     wait_for_month() >> spark_task("aggregate_month", "monthly", ["--month", "{{ local_month(logical_date) }}"],
-                                   S.spark_conn_id, execution_timeout=S.timeout("monthly"))
+                                   S.spark_conn_id, execution_timeout=S.timeout("monthly"), pool=S.lake_pool)

@@ -49,9 +49,17 @@ class DagSettings:
 
     @property
     def end_date(self) -> pendulum.DateTime | None:
-        """The last scheduled day's interval end is the day after it (its runs still happen)."""
-        last = self._day("GEOPULSE_DAGS_END", "end_date")
-        return None if last is None else last.add(days=1)
+        """The start of the last scheduled day: Airflow schedules a run while its data interval
+        starts on or before ``end_date``, so the run for that day is the last one."""
+        return self._day("GEOPULSE_DAGS_END", "end_date")
+
+    @property
+    def lake_pool(self) -> str:
+        """The Airflow pool of the tasks that rewrite or read the lake as a whole (geography,
+        aggregates, monthly residents, analytics marts, publication). One slot serialises them, so
+        a table is never read while another run rewrites it. ``GEOPULSE_LAKE_POOL`` or
+        ``orchestration.lake_pool``; unset: Airflow's ``default_pool`` (no serialisation)."""
+        return os.environ.get("GEOPULSE_LAKE_POOL") or self.orch.get("lake_pool") or "default_pool"
 
     @property
     def daily_cron(self) -> str:
@@ -95,6 +103,9 @@ class DagSettings:
             "execution_timeout": self.timeout("default"),
             "on_failure_callback": on_failure,
             "depends_on_past": False,
+            # A task's priority is the number of tasks before it: a catch-up finishes the days it
+            # has begun (gate, aggregate) before it starts staging more of them.
+            "weight_rule": "upstream",
         }
 
     def daily_timetable(self):

@@ -52,6 +52,10 @@ if python -c "import sys; from jobs.common.ports import in_use; sys.exit(0 if in
 fi
 mkdir -p "$AIRFLOW_HOME"
 airflow db migrate >/dev/null
+pool=$(PYTHONPATH="$AIRFLOW__CORE__DAGS_FOLDER" python -c "from geopulse_dags.settings import settings; print(settings().lake_pool)")
+if [ "$pool" != "default_pool" ]; then     # one slot: lake-wide jobs never overlap (orchestration.lake_pool)
+  airflow pools set "$pool" 1 "GeoPulse lake-wide jobs: geo, aggregate, aggregate_month, analytics, publish" >/dev/null
+fi
 echo "GeoPulse Airflow"
 echo "  DAGs      $AIRFLOW__CORE__DAGS_FOLDER (unpaused; catch-up $GEOPULSE_DAGS_START .. $GEOPULSE_DAGS_END, Asia/Almaty)"
 if [ "$GEOPULSE_DAGS_END" != "$every" ]; then

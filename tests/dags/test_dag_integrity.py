@@ -102,3 +102,64 @@ def test_spark_connection_switches_every_job_to_spark_submit(monkeypatch):
     assert isinstance(stage, SparkSubmitOperator)
     assert stage._conn_id == "spark_cluster" and stage.application == str(SUBMIT) and SUBMIT.is_file()
     assert stage.application_args == ["ingest", "--ds", "{{ local_ds(logical_date) }}", "--feed", "operator_kcell"]
+
+
+LAKE_TASKS = {("aggregate_daily", "geo"), ("aggregate_daily", "aggregate"), ("analytics_daily", "analytics"),
+              ("publish", "publish"), ("residents_monthly", "aggregate_month")}
+
+
+def test_lake_wide_tasks_share_one_pool_and_days_finish_first(dagbag):
+    """Every task that rewrites or reads the lake as a whole runs in the city's lake pool (one slot
+    in `make airflow`), no other task does; priorities grow along a run (upstream weight)."""
+    from jobs.common.config import load_city
+
+    pool = load_city()["orchestration"]["lake_pool"]
+    assert pool != "default_pool"
+    pooled = {(d.dag_id, t.task_id) for d in dagbag.dags.values() for t in d.tasks if t.pool == pool}
+    assert pooled == LAKE_TASKS
+    for dag in dagbag.dags.values():
+        assert {t.weight_rule for t in dag.tasks} == {"upstream"}, dag.dag_id
+
+
+def _scheduler_view(dag):
+    """The DAG as the scheduler holds it (serialized, with the core timetable)."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    return DagSerialization.from_dict(DagSerialization.to_dict(dag))
+
+
+def _scheduled_days(dag, timezone: str) -> list[str]:
+    """The local days of every run the scheduler would create in a catch-up of ``dag``."""
+    from airflow.timetables.base import TimeRestriction
+
+    from geopulse_dags.days import local_day
+
+    dag = _scheduler_view(dag)
+    restriction, last, days = TimeRestriction(earliest=dag.start_date, latest=dag.end_date, catchup=True), None, []
+    while (info := dag.timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)):
+        days.append(local_day(info.logical_date, timezone))
+        last = info.data_interval
+        assert len(days) < 400, "the catch-up does not end"
+    return days
+
+
+def test_catch_up_window_ends_on_its_last_day(monkeypatch):
+    """GEOPULSE_DAGS_END names the last day run (a run for the day after would wait for a delivery
+    that is not due yet)."""
+    from geopulse_dags.ingest_factory import ingest_dag
+    from geopulse_dags.settings import settings
+
+    monkeypatch.setenv("GEOPULSE_DAGS_START", "2020-01-01")
+    monkeypatch.setenv("GEOPULSE_DAGS_END", "2020-01-09")
+    s = settings()
+    days = _scheduled_days(ingest_dag("ambulance", s), s.timezone)
+    assert days == [f"2020-01-0{n}" for n in range(1, 10)]
+    monkeypatch.setenv("GEOPULSE_DAGS_START_AMBULANCE", "2020-01-05")
+    assert _scheduled_days(ingest_dag("ambulance", settings()), s.timezone)[0] == "2020-01-05"
+    monkeypatch.setenv("GEOPULSE_DAGS_END", "2020-02-01")         # a month is run once its last day is in
+    import importlib
+
+    import residents_monthly
+
+    monthly = importlib.reload(residents_monthly).dag
+    assert [d[:7] for d in _scheduled_days(monthly, s.timezone)] == ["2020-01"]
