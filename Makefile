@@ -78,7 +78,7 @@ test-ui: bootstrap superset-env  ## browser tests of the dashboards (real Supers
 	@GEOPULSE_REQUIRE_UI=1 $(PY) -m pytest tests/ui tests/contracts/test_dashboard_datasets.py -q
 
 # --- scale-out (wheel + --py-files zip, local Spark standalone cluster) -----------------------
-.PHONY: package cluster cluster-stop
+.PHONY: package cluster cluster-run cluster-stop
 CLUSTER_PORT ?= 7177
 
 package: bootstrap  ## wheel + --py-files zip + launcher of the jobs in dist/ (offline build)
@@ -87,6 +87,12 @@ package: bootstrap  ## wheel + --py-files zip + launcher of the jobs in dist/ (o
 cluster: bootstrap package  ## start a Spark master (7177, UI 8180) + 2 workers (UIs 8181/8182) on 127.0.0.1; PIDs/logs in data/cluster/
 	@$(PY) -m jobs.common.standalone start --port $(CLUSTER_PORT) --ui-port 8180 \
 	  --worker-ui-port 8181 --worker-ui-port 8182 --cores 1 --memory 1g
+
+cluster-run: bootstrap package  ## the pipeline over everything in data/landing, by spark-submit on the make-cluster master
+	@echo "spark-submit --master spark://127.0.0.1:$(CLUSTER_PORT) ... jobs/submit.py pipeline"
+	@$(VENV)/bin/spark-submit --master spark://127.0.0.1:$(CLUSTER_PORT) --driver-memory 4g --executor-memory 1g \
+	  $$($(PY) -c "from jobs.common.spark import localfs_submit_args as a; print(' '.join(a()))") \
+	  --py-files dist/geopulse-jobs.zip jobs/submit.py pipeline
 
 cluster-stop:  ## stop the cluster started by make cluster (by the PIDs in data/cluster/)
 	@$(PY) -m jobs.common.standalone stop
