@@ -362,7 +362,13 @@ def build_contract(raw: Any, path: Path, expected_kind: str | None = None) -> Co
 
 # ---------------------------------------------------------------- loading
 def schemas_dir(schemas: str | Path | None = None) -> Path:
-    """The contracts folder: the argument, else ``GEOPULSE_SCHEMAS``, else the repository's."""
+    """The contracts folder: the argument, else ``GEOPULSE_SCHEMAS``, else the repository's.
+    Imported from the ``--py-files`` zip (a Spark executor's Python worker, which never ran
+    ``jobs/submit.py``), the packaged contracts are first extracted (``jobs.submit.package_data``)."""
+    if not schemas and not os.environ.get("GEOPULSE_SCHEMAS") and not DEFAULT_SCHEMAS.is_dir():
+        from jobs.submit import package_data
+
+        package_data()
     return Path(schemas or os.environ.get("GEOPULSE_SCHEMAS") or DEFAULT_SCHEMAS)
 
 

@@ -26,9 +26,19 @@ print(json.dumps({"jobs": jobs.__file__, "chosen": chosen, "schemas": str(schema
 """
 
 
-def _probe(pythonpath: Path, cwd: Path) -> dict:
+# A Spark executor's Python worker: it imports jobs from the zip and never runs jobs/submit.py.
+EXECUTOR_PROBE = """
+import json, os
+from jobs.common.contracts import load_contract, schemas_dir
+contract = load_contract("mart_lagcorr")
+print(json.dumps({"schemas": str(schemas_dir()), "grain": list(contract.grain),
+                  "env": os.environ.get("GEOPULSE_SCHEMAS")}))
+"""
+
+
+def _probe(pythonpath: Path, cwd: Path, probe: str = PROBE) -> dict:
     env = {"PYTHONPATH": str(pythonpath), "PATH": "/usr/bin:/bin", "HOME": str(cwd)}
-    done = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -65,6 +75,17 @@ def test_jobs_imported_from_the_zip_extract_their_contracts(package, tmp_path):
     assert set(seen["chosen"]) == {"GEOPULSE_SCHEMAS", "GEOPULSE_CITY"}
     assert seen["schemas"] == seen["chosen"]["GEOPULSE_SCHEMAS"]
     assert seen["tables"] == _repo_tables() and seen["city"] == "Almaty"
+
+
+def test_a_spark_executor_importing_the_zip_finds_the_contracts(package, tmp_path):
+    """Code shipped to executors (applyInPandas) loads contracts there: the zip's contracts are
+    extracted on first use, without the launcher having run in that process."""
+    from jobs.common.contracts import load_contract
+
+    seen = _probe(package["zip"], tmp_path, EXECUTOR_PROBE)
+    assert seen["env"] == seen["schemas"] and Path(seen["schemas"]).name == "schemas"
+    assert not seen["schemas"].startswith(str(package["zip"]))
+    assert seen["grain"] == list(load_contract("mart_lagcorr").grain)
 
 
 def test_launcher_translates_dates_for_each_stage():
