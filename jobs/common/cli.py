@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         if "cluster" in benches:
             from jobs.bench.cluster import run_cluster_bench
 
-            run_cluster_bench(paths.bench, args.events, repeats=min(args.repeats, 2), workdir=args.workdir,
+            run_cluster_bench(paths.bench, args.events, repeats=args.repeats, workdir=args.workdir,
                               keep=args.keep)
         return 0
     return 2
