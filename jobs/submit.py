@@ -81,6 +81,16 @@ def package_data(env: dict | None = None) -> dict[str, str]:
     return chosen
 
 
+def packaged_path(explicit: str | Path | None, variable: str, default: Path) -> Path:
+    """``explicit``, else the environment ``variable``, else ``default``. When none is given and
+    ``default`` does not exist (``jobs`` imported from the ``--py-files`` zip, as in a Spark
+    executor's Python worker, which never ran this launcher), the packaged files are extracted
+    first (``package_data``), which sets ``variable``."""
+    if not explicit and not os.environ.get(variable) and not default.exists():
+        package_data()
+    return Path(explicit or os.environ.get(variable) or default)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jobs/submit.py", description=__doc__.splitlines()[0],
                                 epilog="Other options are passed to the stage's own main().")

@@ -58,11 +58,9 @@ class Paths:
 def city_config_path(path: str | Path | None = None) -> Path:
     """The city file: an explicit path, else ``GEOPULSE_CITY``, else Almaty (extracted first when
     ``jobs`` is imported from the ``--py-files`` zip, as in a Spark executor; see ``schemas_dir``)."""
-    if not path and not os.environ.get("GEOPULSE_CITY") and not DEFAULT_CITY.is_file():
-        from jobs.submit import package_data
+    from jobs.submit import packaged_path
 
-        package_data()
-    return Path(path or os.environ.get("GEOPULSE_CITY") or DEFAULT_CITY)
+    return packaged_path(path, "GEOPULSE_CITY", DEFAULT_CITY)
 
 
 @lru_cache(maxsize=8)

@@ -10,7 +10,6 @@ feeds only, format (how files are delivered); the data dictionary's legend expla
 Loading validates the file and raises ``ContractError`` naming the file and every problem.
 """
 
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -364,12 +363,10 @@ def build_contract(raw: Any, path: Path, expected_kind: str | None = None) -> Co
 def schemas_dir(schemas: str | Path | None = None) -> Path:
     """The contracts folder: the argument, else ``GEOPULSE_SCHEMAS``, else the repository's.
     Imported from the ``--py-files`` zip (a Spark executor's Python worker, which never ran
-    ``jobs/submit.py``), the packaged contracts are first extracted (``jobs.submit.package_data``)."""
-    if not schemas and not os.environ.get("GEOPULSE_SCHEMAS") and not DEFAULT_SCHEMAS.is_dir():
-        from jobs.submit import package_data
+    ``jobs/submit.py``), the packaged contracts are first extracted (``jobs.submit.packaged_path``)."""
+    from jobs.submit import packaged_path
 
-        package_data()
-    return Path(schemas or os.environ.get("GEOPULSE_SCHEMAS") or DEFAULT_SCHEMAS)
+    return packaged_path(schemas, "GEOPULSE_SCHEMAS", DEFAULT_SCHEMAS)
 
 
 @lru_cache(maxsize=512)
