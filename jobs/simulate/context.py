@@ -59,8 +59,8 @@ class SimContext:
     landing: Path
     salt: str
     dirt_log: DirtLog = field(default_factory=DirtLog)
-    # What one generator hands to another, e.g. the health half's expected reported cases
-    # per day ({date: cases}, key "reported_cases_city") that residents react to.
+    # What one generator hands to another, e.g. the health half's published new cases per
+    # day ({date: cases}, key "reported_cases_city") that residents react to.
     shared: dict = field(default_factory=dict)
 
     @cached_property

@@ -71,6 +71,13 @@ def kernel_summary() -> dict:
     }
 
 
+def published_cases(morbidity: FeedResult) -> dict[date, float]:
+    """City total of new cases per day as first published (revision 1, the drawn counts): the
+    news the residents' voluntary response reacts to."""
+    return {date.fromisoformat(day): float(sum(v["new_cases"] for v in by_district.values()))
+            for day, by_district in morbidity.truth["reported"].items()}
+
+
 def generate_health(ctx: SimContext) -> list[FeedResult]:
     """ambulance, pharmacy_receipts and morbidity feeds (in that order) for ``ctx.params``."""
     p = ctx.params
@@ -79,7 +86,7 @@ def generate_health(ctx: SimContext) -> list[FeedResult]:
     pharmacy = generate_pharmacy(ctx, epi, pharmacy_network(ctx))
     morbidity = generate_morbidity(ctx, epi)
     city = expected_city(epi, ambulance, pharmacy)
-    ctx.shared["reported_cases_city"] = {d.date(): float(v) for d, v in city["reported_cases"].items()}
+    ctx.shared["reported_cases_city"] = published_cases(morbidity)
     morbidity.truth["lags"] = true_lags(city)
     morbidity.truth["expected_city"] = {
         d.date().isoformat(): {k: round(float(v), 3) for k, v in row.items()} for d, row in city.iterrows()}

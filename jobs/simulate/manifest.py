@@ -105,7 +105,7 @@ def restriction_effects(ctx: SimContext, modelled: dict, mobility: dict) -> dict
 
 def expected_mobility(ctx: SimContext) -> pd.Series:
     """Model expectation of city trips per person for every simulated day (population-weighted
-    over home districts): restrictions plus the voluntary response to reported cases."""
+    over home districts): restrictions plus the voluntary response to the published cases."""
     beh = ctx.cfg.get("behaviour", {})
     reported = ctx.shared.get("reported_cases_city", {})
     pop = sum(d.population for d in ctx.geo.districts)
@@ -133,16 +133,20 @@ def unrestricted_window(ctx: SimContext) -> tuple | None:
     return best
 
 
-def mobility_lag(ctx: SimContext, expected_city: dict) -> dict:
-    """Lag of expected city trips per person vs expected reported cases, over the longest
-    stretch without restrictions (where mobility answers cases only through the voluntary
-    response), taking the strongest correlation in absolute value (mobility falls as cases rise)."""
+def mobility_lag(ctx: SimContext) -> dict:
+    """Lag of expected city trips per person vs the published reported cases they respond to,
+    over the longest stretch without restrictions (where mobility answers cases only through
+    the voluntary response), taking the strongest correlation in absolute value (mobility falls
+    as cases rise). The reference is the published counts, not their noise-free expectation:
+    residents react to the news, so the published day-to-day ups and downs are part of the
+    relation the pipeline can see."""
     window = unrestricted_window(ctx)
     none = {"lag_days": None, "r": None, "edge": False}
     if window is None or (window[1] - window[0]).days + 1 < MIN_DAYS_FOR_MOBILITY_LAG:
         return none | {"note": f"no {MIN_DAYS_FOR_MOBILITY_LAG}-day stretch without restrictions"}
     lo, hi = pd.Timestamp(window[0]), pd.Timestamp(window[1])
-    cases = pd.Series({pd.Timestamp(d): v["reported_cases"] for d, v in expected_city.items()}).sort_index()
+    published = ctx.shared.get("reported_cases_city", {})
+    cases = pd.Series({pd.Timestamp(d): v for d, v in published.items()}, dtype=float).sort_index()
     trips = expected_mobility(ctx)
     cc = cross_correlation(smooth(trips).loc[lo:hi], smooth(cases).loc[lo:hi], MAX_LAG)
     if cc.isna().all():
@@ -154,8 +158,8 @@ def mobility_lag(ctx: SimContext, expected_city: dict) -> dict:
             "plateau_lag_days": [int(near.min()), int(near.max())],
             "window": [window[0].isoformat(), window[1].isoformat()],
             "designed_response_lag_days": -int(vr["lag_days"]) if vr else None,
-            "series": "model expectation of trips per person (restrictions + voluntary response), "
-                      "7-day means, within the window"}
+            "series": "model expectation of trips per person (restrictions + voluntary response to the "
+                      "published cases) vs the published new cases, 7-day means, within the window"}
 
 
 def residents(ctx: SimContext, population: dict) -> dict:
@@ -191,8 +195,7 @@ def build_manifest(ctx: SimContext, results: list[FeedResult]) -> dict:
 
     lags = dict(morbidity.get("lags", {}))
     if network:
-        lags["mobility_trips_per_person"] = {"vs_reported_cases": mobility_lag(
-            ctx, morbidity.get("expected_city", {}))}
+        lags["mobility_trips_per_person"] = {"vs_reported_cases": mobility_lag(ctx)}
 
     ground_truth = {
         "lags": lags,

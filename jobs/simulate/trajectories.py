@@ -68,13 +68,14 @@ def with_caution(effect: dict, caution: float) -> dict:
 
 
 def voluntary_caution(cfg: dict, reported_city: dict, day: date) -> float:
-    """Voluntary response on ``day`` (behaviour.voluntary_response) from the city's expected
-    reported cases per day (``{date: cases}``, 7-day trailing mean taken here)."""
+    """Voluntary response on ``day`` (behaviour.voluntary_response) to the city's published
+    count of new cases (``{date: cases}``) ``lag_days`` earlier, as a trailing mean over
+    ``mean_days`` published days (default 1: the day's news)."""
     vr = cfg.get("behaviour", {}).get("voluntary_response")
     if not vr or not reported_city:
         return 0.0
     seen = day - timedelta(days=int(vr["lag_days"]))
-    window = [reported_city.get(seen - timedelta(days=i)) for i in range(7)]
+    window = [reported_city.get(seen - timedelta(days=i)) for i in range(int(vr.get("mean_days", 1)))]
     window = [w for w in window if w is not None]
     if not window:
         return 0.0

@@ -112,8 +112,8 @@ def test_simulated_mobility_recovers_the_manifest_mobility_lag(year):
     mob = year["truth"]["cell_reference"]["mobility"]
     trips = pd.Series({pd.Timestamp(d): sum(v["trips_per_person"] * v["subscribers"] for v in x.values())
                        / sum(v["subscribers"] for v in x.values()) for d, x in mob.items()})
-    cases = pd.Series({pd.Timestamp(d): v["reported_cases"]
-                       for d, v in year["truth"]["morbidity"]["expected_city"].items()})
+    cases = pd.Series({pd.Timestamp(d): sum(v["new_cases"] for v in x.values())      # as published
+                       for d, x in year["truth"]["morbidity"]["reported"].items()})
     w = slice(*truth["window"])
     cc = cross_correlation(smooth(trips).loc[w], smooth(cases).loc[w], 28)
     k = int(cc.abs().idxmax())
