@@ -98,9 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--events", type=_positive(int), action="append",
                    help="events per city-day (repeatable; default: the full ladder)")
     b.add_argument("--repeats", type=_positive(int), default=3)
-    b.add_argument("--bench", action="append", choices=["simulate", "aggregate", "cluster"],
-                   help="only this benchmark (repeatable; default: simulate and aggregate; cluster: the "
-                        "aggregation on local[2] vs a 2-worker standalone cluster, jobs.bench.cluster)")
+    b.add_argument("--bench", action="append", choices=["simulate", "aggregate", "cluster", "analytics"],
+                   help="only this benchmark (repeatable; default: simulate, aggregate and, when the lake has aggregates, analytics; cluster: the "
+                        "aggregation on local[2] vs a 2-worker standalone cluster, jobs.bench.cluster; "
+                        "analytics: the whole analytics stage over the lake of `make run`, jobs.bench.analytics)")
     b.add_argument("--workdir", type=Path, default=None,
                    help="work folder for generated days and lakes (default: a temporary one in $GEOPULSE_BENCH)")
     b.add_argument("--keep", action="store_true", help="keep each size's landing and lake (in --workdir)")
@@ -167,10 +168,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from jobs.bench.run import run_benchmarks
 
-        benches = tuple(args.bench or ("simulate", "aggregate"))
-        if set(benches) - {"cluster"}:
+        benches = tuple(args.bench or ("simulate", "aggregate", "analytics"))
+        if not args.bench and not _has_aggregates(paths):
+            print(f"analytics bench: skipped, no aggregates under {paths.lake} (run `make run` first)", flush=True)
+            benches = ("simulate", "aggregate")
+        if "analytics" in benches:          # first: it fails fast when there is no lake to run on
+            _bench_analytics(args, paths)
+        if set(benches) - {"cluster", "analytics"}:
             run_benchmarks(paths.bench, args.events, repeats=args.repeats,
-                           benches=tuple(b for b in benches if b != "cluster"), workdir=args.workdir, keep=args.keep)
+                           benches=tuple(b for b in benches if b not in ("cluster", "analytics")),
+                           workdir=args.workdir, keep=args.keep)
         if "cluster" in benches:
             from jobs.bench.cluster import run_cluster_bench
 
@@ -178,6 +185,28 @@ def main(argv: list[str] | None = None) -> int:
                               keep=args.keep)
         return 0
     return 2
+
+
+def _has_aggregates(paths: Paths) -> bool:
+    from jobs.bench.analytics import BenchInputError, lake_days
+
+    try:
+        return bool(lake_days(paths.lake))
+    except BenchInputError:
+        return False
+
+
+def _bench_analytics(args, paths: Paths) -> None:
+    from jobs.bench.analytics import BenchInputError, bench_analytics, write_results
+    from jobs.bench.run import _machine
+
+    try:
+        result = bench_analytics(paths, args.repeats, workdir=args.workdir)
+    except BenchInputError as err:
+        raise SystemExit(str(err)) from None
+    print(f"analytics stage over {result['days']} days: median {result['median_wall_s']:.1f} s of "
+          f"{result['repeats']} (target {result['target_s']:.0f} s)\nresults: "
+          f"{write_results(paths.bench, result, _machine())}", flush=True)
 
 
 def _pipeline(paths: Paths) -> int:
