@@ -126,3 +126,27 @@ def year_city(spark, city_cfg, tmp_path_factory):
     report = run_pipeline(spark, city_cfg, paths, stages=("ingest", "geo", "aggregate"), log=lambda _: None)
     return SimpleNamespace(paths=paths, manifest=manifest, cfg=city_cfg, days=params.all_days(),
                            operator_days=params.operator_days_list(), report=report)
+
+
+
+@pytest.fixture(scope="session")
+def analysed_year_city(spark, year_city):
+    """``year_city`` plus every analytics mart, written into its own lake by the real analytics
+    stage (``jobs.analytics.run``) as of its last day, once per session: the dashboards' serving
+    database and the analytics tests on the year city read the same run.
+
+    Attributes: those of ``year_city`` plus ``analytics`` (per module short name: indicators,
+    leadlag, forecast_job, impact, alerts -> ``{"rows", "seconds"}``, from the stage's log).
+    Tests may rewrite a mart for settings of their own; they must not rewrite the indicators."""
+    from types import SimpleNamespace
+
+    from jobs.analytics.run import INDICATORS, MARTS
+    from jobs.analytics.run import run as analytics
+    from jobs.bench.analytics import parse_modules
+
+    lines: list[str] = []
+    written = analytics(spark, year_city.cfg, year_city.paths, list(year_city.days), log=lines.append)
+    modules = parse_modules("\n".join(lines))
+    assert {k: v["rows"] for k, v in modules.items()} == {n.rsplit(".", 1)[1]: r for n, r in written.items()}
+    assert list(modules) == [m.rsplit(".", 1)[1] for m in (INDICATORS, *MARTS)]
+    return SimpleNamespace(**vars(year_city), analytics=modules)

@@ -48,24 +48,19 @@ def ui_tools():
 
 @pytest.fixture(scope="session")
 def ui_serving(ui_tools, request, tmp_path_factory):
-    """The serving database the dashboards are checked on: a copy of the year city's lake (300 days
-    of health feeds, 120 of operator feeds) with every analytics mart built by the real analytics
-    stage as of its last day, published by the real publish job into a DuckDB file of this
-    session; or the DuckDB file named by ``GEOPULSE_UI_SERVING_DB`` (e.g. the demo's, after `make
+    """The serving database the dashboards are checked on: the year city's lake (300 days of health
+    feeds, 120 of operator feeds) with every analytics mart built by the real analytics stage as of
+    its last day (``analysed_year_city``), published by the real publish job into a DuckDB file of
+    this session; or the DuckDB file named by ``GEOPULSE_UI_SERVING_DB`` (e.g. the demo's, after `make
     run`). ``rows`` holds the row count of every table and view in it."""
     given = os.environ.get("GEOPULSE_UI_SERVING_DB")
     if given:
         path = Path(given)
     else:
-        from jobs.analytics.run import run as analytics
         from jobs.publish.run import run as publish
 
-        city = request.getfixturevalue("year_city")
-        spark = request.getfixturevalue("spark")
-        root = tmp_path_factory.mktemp("ui_serving")
-        shutil.copytree(city.paths.lake, root / "lake")
-        paths = replace(city.paths, lake=root / "lake", serving_db=root / "geopulse.duckdb")
-        analytics(spark, city.cfg, paths, list(city.days), log=lambda _: None)
+        city = request.getfixturevalue("analysed_year_city")
+        paths = replace(city.paths, serving_db=tmp_path_factory.mktemp("ui_serving") / "geopulse.duckdb")
         publish(None, city.cfg, paths, city.days[-1], log=lambda _: None)
         path = paths.serving_db
     con = duckdb.connect(str(path), read_only=True)

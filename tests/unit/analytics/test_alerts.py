@@ -15,8 +15,8 @@ EARLY = ("ears_c1", "ears_c2", "ears_c3", "ewma")
 
 
 @pytest.fixture(scope="module")
-def alert_rows(spark, indicator_city):
-    city = indicator_city
+def alert_rows(spark, analysed_year_city):
+    city = analysed_year_city
     n = alerts.run_days(spark, city.cfg, city.paths, list(city.days))
     rows = alerts.read_table(spark, alerts.TABLE, city.paths).toPandas()
     assert n == len(rows) > 0
@@ -42,16 +42,16 @@ def quiet_days(manifest: dict, district: str, first: date, last: date) -> list[d
     return [lo + timedelta(n) for lo, hi in spans for n in range((hi - lo).days + 1) if lo + timedelta(n) <= last]
 
 
-def test_every_wave_onset_is_in_the_manifest(indicator_city):
-    found = onsets(indicator_city.manifest)
-    districts = {d["name"] for d in indicator_city.cfg["districts"]}
+def test_every_wave_onset_is_in_the_manifest(analysed_year_city):
+    found = onsets(analysed_year_city.manifest)
+    districts = {d["name"] for d in analysed_year_city.cfg["districts"]}
     assert {(w, d) for w, d, _ in found} == {(w, d) for w in ("1", "2") for d in districts}
 
 
-def test_an_alert_fires_within_7_days_of_each_wave_onset(alert_rows, indicator_city):
-    last = pd.Timestamp(indicator_city.days[-1])
+def test_an_alert_fires_within_7_days_of_each_wave_onset(alert_rows, analysed_year_city):
+    last = pd.Timestamp(analysed_year_city.days[-1])
     missed, lead = [], []
-    for wave, district, onset in onsets(indicator_city.manifest):
+    for wave, district, onset in onsets(analysed_year_city.manifest):
         lo, hi = pd.Timestamp(onset) - pd.Timedelta(days=WINDOW), pd.Timestamp(onset) + pd.Timedelta(days=WINDOW)
         assert lo <= last, f"wave {wave} onset {onset} is after the simulated period"
         hit = alert_rows[(alert_rows["geo_id"] == district) & alert_rows["method"].isin(EARLY)
@@ -63,14 +63,14 @@ def test_an_alert_fires_within_7_days_of_each_wave_onset(alert_rows, indicator_c
     assert not missed, f"no alert within {WINDOW} days of the onset: {missed}"
 
 
-def test_quiet_periods_give_at_most_one_false_alert_per_district_per_100_days(alert_rows, indicator_city):
+def test_quiet_periods_give_at_most_one_false_alert_per_district_per_100_days(alert_rows, analysed_year_city):
     """Each monitored series (indicator) of a district is its own alarm stream; a run of alerting
     days is one alert. Per district and method: false alerts per 100 quiet days of a stream, over
     the district's streams together."""
-    first, last = indicator_city.days[0], indicator_city.days[-1]
+    first, last = analysed_year_city.days[0], analysed_year_city.days[-1]
     rates = {}
-    for district in sorted({d["name"] for d in indicator_city.cfg["districts"]}):
-        quiet = pd.to_datetime(quiet_days(indicator_city.manifest, district, first, last))
+    for district in sorted({d["name"] for d in analysed_year_city.cfg["districts"]}):
+        quiet = pd.to_datetime(quiet_days(analysed_year_city.manifest, district, first, last))
         rows = alert_rows[(alert_rows["geo_id"] == district) & alert_rows["ds"].isin(quiet)]
         judged = rows[rows["expected"].notna()]
         for method in EARLY:
@@ -86,11 +86,11 @@ def test_quiet_periods_give_at_most_one_false_alert_per_district_per_100_days(al
     assert worst[1] <= MAX_FALSE_PER_100_DAYS, sorted(rates.items(), key=lambda kv: -kv[1])[:8]
 
 
-def test_rows_follow_the_contract_and_say_when_history_is_short(alert_rows, indicator_city):
+def test_rows_follow_the_contract_and_say_when_history_is_short(alert_rows, analysed_year_city):
     r = alert_rows
     assert set(r["method"]) == set(METHODS)
     assert set(r["geo_level"]) == {"city", "district"}
-    assert set(r["indicator"]) == set(indicator_city.cfg["alerts"]["indicators"])
+    assert set(r["indicator"]) == set(analysed_year_city.cfg["alerts"]["indicators"])
     assert r.duplicated(["ds", "geo_level", "geo_id", "indicator", "method"]).sum() == 0
     per_day = r.groupby("ds").size()
     assert (per_day == 9 * 3 * len(METHODS)).all()       # city + 8 districts, 3 indicators, every method
@@ -111,8 +111,8 @@ def test_rows_follow_the_contract_and_say_when_history_is_short(alert_rows, indi
     assert prev.reindex(keys).fillna(False).all()
 
 
-def test_run_as_of_one_day_equals_the_range(spark, alert_rows, indicator_city):
-    city = indicator_city
+def test_run_as_of_one_day_equals_the_range(spark, alert_rows, analysed_year_city):
+    city = analysed_year_city
     ds = date(2020, 5, 20)
     cfg = city.cfg | {"alerts": city.cfg["alerts"] | {"history_days": 1}}
     alerts.run(spark, cfg, city.paths, ds)

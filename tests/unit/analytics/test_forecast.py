@@ -1,4 +1,4 @@
-"""Forecasts on the year city (fixture ``indicator_city``): Prophet with leading indicators
+"""Forecasts on the year city (fixture ``analysed_year_city``): Prophet with leading indicators
 against the seasonal naive baseline on city-level cases, and the Spark job writing both marts."""
 
 import dataclasses
@@ -23,12 +23,12 @@ def _city_wide(spark, city, settings, target, ds):
     return pdf.pivot_table(index="ds", columns="column", values="value", aggfunc="first", dropna=False)
 
 
-def test_prophet_with_leading_indicators_beats_seasonal_naive_at_7_days(spark, indicator_city):
-    skill_ds = indicator_city.days[-1]
+def test_prophet_with_leading_indicators_beats_seasonal_naive_at_7_days(spark, analysed_year_city):
+    skill_ds = analysed_year_city.days[-1]
     # the published configuration's origins (4 weekly: 2020-09-07 .. 2020-09-28 for the last day)
-    settings = dataclasses.replace(fb.ForecastSettings.from_config(indicator_city.cfg),
+    settings = dataclasses.replace(fb.ForecastSettings.from_config(analysed_year_city.cfg),
                                    models=("prophet", "seasonal_naive"))
-    wide = _city_wide(spark, indicator_city, settings, TARGET, skill_ds)
+    wide = _city_wide(spark, analysed_year_city, settings, TARGET, skill_ds)
     started = time.monotonic()
     rows = fb.forecast_series(wide, TARGET, skill_ds, settings)
     seconds = time.monotonic() - started
@@ -46,17 +46,17 @@ def test_prophet_with_leading_indicators_beats_seasonal_naive_at_7_days(spark, i
     assert bool(at7["beats_baseline"]) is True
 
 
-def test_run_writes_forecasts_and_skill(spark, indicator_city):
-    cfg = dict(indicator_city.cfg)
+def test_run_writes_forecasts_and_skill(spark, analysed_year_city):
+    cfg = dict(analysed_year_city.cfg)
     cfg["forecast"] = dict(cfg["forecast"], backtest_origins=1,
                            targets={TARGET: ["pharmacy_receipts_antipyretic"],
                                     "ambulance_calls_respiratory_fever": ["pharmacy_receipts_antipyretic"]})
-    ds = indicator_city.days[-1]
+    ds = analysed_year_city.days[-1]
     started = time.monotonic()
-    written = forecast_job.run(spark, cfg, indicator_city.paths, ds)
+    written = forecast_job.run(spark, cfg, analysed_year_city.paths, ds)
     seconds = time.monotonic() - started
-    fc = read_table(spark, "mart_forecast", indicator_city.paths, ds=ds).toPandas()
-    sk = read_table(spark, "mart_forecast_skill", indicator_city.paths, ds=ds).toPandas()
+    fc = read_table(spark, "mart_forecast", analysed_year_city.paths, ds=ds).toPandas()
+    sk = read_table(spark, "mart_forecast_skill", analysed_year_city.paths, ds=ds).toPandas()
     series = 9 * 2                                          # (city + 8 districts) x 2 targets
     print(f"\nforecast_job.run: {written} rows, {series * 2} series-origins x 4 models in {seconds:.0f} s")
     assert len(fc) == series * 4 * 28 * 23
@@ -76,6 +76,6 @@ def test_run_writes_forecasts_and_skill(spark, indicator_city):
                       on=["geo_id", "target", "horizon_days"], suffixes=("", "_b"))
     assert np.allclose(paired["wis_relative"], paired["wis"] / paired["wis_b"], equal_nan=True)
     assert (sk["beats_baseline"] == (sk["wis_relative"] < 1)).all()
-    lines = forecast_job.summary(indicator_city.paths, ds)
+    lines = forecast_job.summary(analysed_year_city.paths, ds)
     print("\n".join(lines))
     assert any(TARGET in line and "prophet" in line for line in lines)

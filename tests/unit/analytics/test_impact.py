@@ -12,12 +12,11 @@ TOLERANCE_PP = 5.0
 
 
 @pytest.fixture(scope="module")
-def impact_rows(spark, indicator_city):
-    city = indicator_city
+def impact_rows(analysed_year_city):
+    city = analysed_year_city
     ds = city.days[-1]
-    n = impact.run(spark, city.cfg, city.paths, ds)
     rows = impact.read_table(spark, impact.TABLE, city.paths, ds=ds).toPandas()
-    assert n == len(rows) > 0
+    assert city.analytics["impact"]["rows"] == len(rows) > 0     # the session's analytics stage wrote it
     return rows
 
 
@@ -40,8 +39,8 @@ def true_city_change(effects: dict, indicator: str) -> float:
 
 
 @pytest.mark.parametrize("indicator", ["mobility_trips_per_person", "mobility_stay_put_share"])
-def test_lockdown_effect_recovered_per_zone_type_and_city(impact_rows, indicator_city, indicator):
-    truth = indicator_city.manifest["ground_truth"]["restriction_effects"]["R1"]["observed"]
+def test_lockdown_effect_recovered_per_zone_type_and_city(impact_rows, analysed_year_city, indicator):
+    truth = analysed_year_city.manifest["ground_truth"]["restriction_effects"]["R1"]["observed"]
     rows = impact_rows[(impact_rows["restriction_id"] == "R1") & (impact_rows["indicator"] == indicator)]
     checked = []
     for kind, observed in truth.items():
@@ -57,14 +56,14 @@ def test_lockdown_effect_recovered_per_zone_type_and_city(impact_rows, indicator
     assert len(checked) == 3
 
 
-def test_lockdown_effect_recovered_per_district(impact_rows, indicator_city):
+def test_lockdown_effect_recovered_per_district(impact_rows, analysed_year_city):
     """Each district against its own realised effect. About 100 subscribers per district, and the
     event-level measurement under-reacts by ~3 points (short stays unseen), so a district may
     land just outside 5 points: the mean error over districts must be within 5, none beyond 7.5
     (measured: mean 3.0, worst 5.6)."""
-    truth = indicator_city.manifest["ground_truth"]["restriction_effects"]["R1"]["observed_by_district"]
+    truth = analysed_year_city.manifest["ground_truth"]["restriction_effects"]["R1"]["observed_by_district"]
     rows = impact_rows[(impact_rows["restriction_id"] == "R1") & (impact_rows["geo_level"] == "district")]
-    assert set(rows["geo_id"]) == {d["name"] for d in indicator_city.cfg["districts"]} == set(truth)
+    assert set(rows["geo_id"]) == {d["name"] for d in analysed_year_city.cfg["districts"]} == set(truth)
     for indicator in ("mobility_trips_per_person", "mobility_stay_put_share"):
         got = rows[rows["indicator"] == indicator]
         errors = {r.geo_id: abs(r.effect_pct - true_change(truth[r.geo_id], indicator)) for r in got.itertuples()}
@@ -73,7 +72,7 @@ def test_lockdown_effect_recovered_per_district(impact_rows, indicator_city):
         assert max(errors.values()) <= 1.5 * TOLERANCE_PP, (indicator, errors)
 
 
-def test_rows_cover_every_restriction_and_say_why_an_effect_is_missing(impact_rows, indicator_city):
+def test_rows_cover_every_restriction_and_say_why_an_effect_is_missing(impact_rows, analysed_year_city):
     r = impact_rows
     assert set(r["restriction_id"]) == {"R1", "R2"}
     assert set(r["method"]) == {"segmented_regression"}
@@ -89,8 +88,8 @@ def test_rows_cover_every_restriction_and_say_why_an_effect_is_missing(impact_ro
     assert (index["effect_unit"] == "index_points").all() and (index["effect_pct"] < -20).all()
 
 
-def test_summary_lists_the_city_effects(impact_rows, indicator_city):
-    lines = impact.summary(indicator_city.paths, indicator_city.days[-1])
+def test_summary_lists_the_city_effects(impact_rows, analysed_year_city):
+    lines = impact.summary(analysed_year_city.paths, analysed_year_city.days[-1])
     assert lines[0].startswith("restriction impact as of")
     assert any("R1 lockdown: mobility_trips_per_person" in line for line in lines)
 

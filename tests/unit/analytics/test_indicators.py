@@ -106,8 +106,8 @@ def test_stringency_latest_list_and_population_weights():
 
 # ------------------------------------------------------------ the year city
 @pytest.fixture(scope="module")
-def mart(indicator_city) -> pd.DataFrame:
-    path = table_path(ind.TABLE, indicator_city.paths)
+def mart(analysed_year_city) -> pd.DataFrame:
+    path = table_path(ind.TABLE, analysed_year_city.paths)
     return duckdb.connect().execute(
         f"select * from read_parquet('{path}/*/*.parquet', hive_partitioning = true)").df()
 
@@ -118,30 +118,30 @@ def _source(paths, table: str) -> pd.DataFrame:
         f"select * from read_parquet('{path}/*/*.parquet', hive_partitioning = true)").df()
 
 
-def test_city_table_conforms_and_is_complete(spark, indicator_city, mart):
-    c = indicator_city
+def test_city_table_conforms_and_is_complete(spark, analysed_year_city, mart):
+    c = analysed_year_city
     df = read_table(spark, ind.TABLE, c.paths)
     conform(df, ind.TABLE)                                   # raises on any broken rule
     spine = ind.spine_frame(spark, c.cfg, [c.days[0]]).count()
     areas = mart[mart["geo_level"] != "h3"]
     assert spine * len(c.days) == len(areas)
     hexes = mart[mart["geo_level"] == "h3"]                  # every map cell on each operator day
-    assert c.indicator_rows == len(mart) == len(areas) + len(hexes)
+    assert c.analytics["indicators"]["rows"] == len(mart) == len(areas) + len(hexes)
     assert len(hexes) == hexes["geo_id"].nunique() * 2 * len(c.operator_days)
     assert set(hexes["indicator"]) == {"people_present", "people_visitors"}
     assert mart["ds"].nunique() == len(c.days)
     present = mart["value"].notna()
     assert ((mart["missing_code"] == "not_missing") == present).all()
     assert (mart.loc[mart["suppressed"], "missing_code"] == "suppressed").all()
-    print(f"mart_indicator_daily: {len(mart)} rows for {len(c.days)} days in {c.indicator_seconds:.0f} s")
+    print(f"mart_indicator_daily: {len(mart)} rows for {len(c.days)} days in {c.analytics['indicators']['seconds']:.0f} s")
 
 
-def test_city_counts_are_sums_of_districts(indicator_city, mart):
+def test_city_counts_are_sums_of_districts(analysed_year_city, mart):
     m = mart[mart["indicator"].str.match(r"^(ambulance|pharmacy|morbidity)_")]
     city = m[m["geo_level"] == "city"].set_index(["ds", "indicator"])["value"]
     districts = m[m["geo_level"] == "district"]
     complete = districts.groupby(["ds", "indicator"])["value"].agg(["sum", "count"])
-    n = len(indicator_city.cfg["districts"])
+    n = len(analysed_year_city.cfg["districts"])
     full = complete[complete["count"] == n]
     assert full.reset_index()["ds"].nunique() > 250        # most days have every district
     pd.testing.assert_series_equal(city.loc[full.index], full["sum"], check_names=False)
@@ -152,22 +152,22 @@ def test_city_counts_are_sums_of_districts(indicator_city, mart):
     pd.testing.assert_series_equal(zones.loc[both], full.loc[both, "sum"], check_names=False)
 
 
-def test_values_match_the_aggregates(indicator_city, mart):
-    amb = _source(indicator_city.paths, "agg_ambulance__district_day")
+def test_values_match_the_aggregates(analysed_year_city, mart):
+    amb = _source(analysed_year_city.paths, "agg_ambulance__district_day")
     resp = amb[amb["reason_group"] == "respiratory_fever"].groupby("ds")["calls"].sum()
     got = mart[(mart["indicator"] == "ambulance_calls_respiratory_fever") & (mart["geo_level"] == "city")]
     got = got.set_index(pd.to_datetime(got["ds"]).dt.date)["value"].dropna()
     resp.index = pd.to_datetime(resp.index).date
     assert len(got) > 250
     assert (got == resp.loc[got.index].astype(float)).all()
-    mor = _source(indicator_city.paths, "agg_morbidity__district_day")
+    mor = _source(analysed_year_city.paths, "agg_morbidity__district_day")
     almaly = mor[mor["district"] == "Almaly"].set_index(pd.to_datetime(mor.loc[mor["district"] == "Almaly", "ds"]).dt.date)
     mine = mart[(mart["indicator"] == "morbidity_deaths") & (mart["geo_id"] == "Almaly")]
     mine = mine.set_index(pd.to_datetime(mine["ds"]).dt.date)["value"].dropna()
     assert (mine == almaly.loc[mine.index, "deaths"].astype(float)).all()
 
 
-def test_seven_day_mean_by_hand(indicator_city, mart):
+def test_seven_day_mean_by_hand(analysed_year_city, mart):
     s = mart[(mart["indicator"] == "morbidity_new_cases") & (mart["geo_level"] == "city")]
     s = s.set_index(pd.to_datetime(s["ds"]).dt.date).sort_index()
     for day in (date(2020, 4, 20), date(2020, 7, 8), date(2020, 10, 1)):
@@ -181,8 +181,8 @@ def test_seven_day_mean_by_hand(indicator_city, mart):
     assert s.loc[[first + timedelta(k) for k in range(6)], "value_7d_mean"].isna().all()
 
 
-def test_missing_codes_on_the_city(indicator_city, mart):
-    c = indicator_city
+def test_missing_codes_on_the_city(analysed_year_city, mart):
+    c = analysed_year_city
     op = set(c.operator_days)
     trips = mart[(mart["indicator"] == "mobility_trips_per_person") & (mart["geo_level"] == "city")]
     outside = trips[~pd.to_datetime(trips["ds"]).dt.date.isin(op)]
@@ -195,7 +195,7 @@ def test_missing_codes_on_the_city(indicator_city, mart):
     assert withheld["value"].isna().all() and withheld["value_7d_mean"].isna().all()
 
 
-def test_restriction_stringency_on_the_city(indicator_city, mart):
+def test_restriction_stringency_on_the_city(analysed_year_city, mart):
     s = mart[(mart["indicator"] == "restriction_stringency") & (mart["geo_level"] == "city")]
     s = s.set_index(pd.to_datetime(s["ds"]).dt.date)["value"]
     assert s[date(2020, 2, 1)] == 0.0 and s[date(2020, 4, 1)] == 85.0 and s[date(2020, 7, 10)] == 70.0
