@@ -12,7 +12,7 @@ TOLERANCE_PP = 5.0
 
 
 @pytest.fixture(scope="module")
-def impact_rows(analysed_year_city):
+def impact_rows(spark, analysed_year_city):
     city = analysed_year_city
     ds = city.days[-1]
     rows = impact.read_table(spark, impact.TABLE, city.paths, ds=ds).toPandas()
