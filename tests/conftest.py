@@ -140,13 +140,12 @@ def analysed_year_city(spark, year_city):
     Tests may rewrite a mart for settings of their own; they must not rewrite the indicators."""
     from types import SimpleNamespace
 
-    from jobs.analytics.run import INDICATORS, MARTS
+    from jobs.analytics.run import INDICATORS, MARTS, parse_log
     from jobs.analytics.run import run as analytics
-    from jobs.bench.analytics import parse_modules
 
     lines: list[str] = []
     written = analytics(spark, year_city.cfg, year_city.paths, list(year_city.days), log=lines.append)
-    modules = parse_modules("\n".join(lines))
+    modules = parse_log("\n".join(lines))
     assert {k: v["rows"] for k, v in modules.items()} == {n.rsplit(".", 1)[1]: r for n, r in written.items()}
     assert list(modules) == [m.rsplit(".", 1)[1] for m in (INDICATORS, *MARTS)]
     return SimpleNamespace(**vars(year_city), analytics=modules)

@@ -11,6 +11,7 @@ Order: indicators -> lead/lag -> forecasts (which use the estimated leads) -> re
 
 import argparse
 import importlib
+import re
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -23,6 +24,7 @@ INDICATORS = "jobs.analytics.indicators"
 MARTS = ("jobs.analytics.leadlag", "jobs.analytics.forecast_job", "jobs.analytics.impact",
          "jobs.analytics.alerts")
 HISTORY_DAYS = 6          # mart_indicator_daily's 7-day means need the 6 days before the first day
+_LOG_LINE = re.compile(r"^\[analytics\] (\w+): (\d+) rows in (\d+) s$")     # what ``run`` logs per module
 
 
 def run(spark: SparkSession, cfg: dict, paths: Paths, days: list[date],
@@ -37,6 +39,16 @@ def run(spark: SparkSession, cfg: dict, paths: Paths, days: list[date],
             module.run(spark, cfg, paths, days[-1])
         log(f"[analytics] {name.rsplit('.', 1)[1]}: {written[name]} rows in {time.monotonic() - started:.0f} s")
     return written
+
+
+def parse_log(text: str) -> dict[str, dict]:
+    """Per module (short name): rows written and seconds, from the lines ``run`` logged."""
+    out = {}
+    for line in text.splitlines():
+        m = _LOG_LINE.match(line.strip())
+        if m:
+            out[m.group(1)] = {"rows": int(m.group(2)), "seconds": float(m.group(3))}
+    return out
 
 
 def summary_text(paths: Paths, ds: date) -> str:

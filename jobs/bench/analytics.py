@@ -14,7 +14,6 @@ machine is 300 s for the demo city (366 days).
 
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -25,7 +24,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from jobs.analytics import alerts, forecast_job, impact, indicators, leadlag
-from jobs.analytics.run import MARTS
+from jobs.analytics.run import MARTS, parse_log
 from jobs.common.config import REPO_ROOT, Paths
 
 # What the analytics stage writes (never linked from the source lake), from its modules' own names.
@@ -33,7 +32,6 @@ OUTPUTS = (indicators.TABLE, leadlag.CURVES, leadlag.SUMMARY, forecast_job.FOREC
            impact.TABLE, alerts.TABLE)
 DAYS_FROM = "agg_morbidity__district_day"    # every simulated or delivered day has morbidity reports
 TARGET_S = 300.0
-_LINE = re.compile(r"^\[analytics\] (\w+): (\d+) rows in (\d+) s$")
 
 
 class BenchInputError(RuntimeError):
@@ -60,16 +58,6 @@ def scratch_lake(source: Path, target: Path) -> Path:
     return target
 
 
-def parse_modules(stdout: str) -> dict[str, dict]:
-    """Per module: rows written and seconds, from the stage's log lines."""
-    out = {}
-    for line in stdout.splitlines():
-        m = _LINE.match(line.strip())
-        if m:
-            out[m.group(1)] = {"rows": int(m.group(2)), "seconds": float(m.group(3))}
-    return out
-
-
 def run_once(lake: Path, days: list[date], workdir: Path, config: str | None = None) -> dict:
     """One fresh-process analytics stage over ``days`` on a scratch copy of ``lake``."""
     scratch = scratch_lake(lake, workdir / "lake")
@@ -82,7 +70,7 @@ def run_once(lake: Path, days: list[date], workdir: Path, config: str | None = N
     if done.returncode != 0:
         raise RuntimeError(f"analytics bench: `{' '.join(argv[1:])}` failed ({done.returncode}):\n"
                            + (done.stderr or done.stdout)[-3000:])
-    modules = parse_modules(done.stdout)
+    modules = parse_log(done.stdout)
     if len(modules) != 1 + len(MARTS):             # indicators + every mart
         raise RuntimeError(f"analytics bench: expected {1 + len(MARTS)} module lines, got {sorted(modules)}:\n{done.stdout[-3000:]}")
     return {"wall_s": wall, "modules": modules}

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from jobs.analytics.run import parse_log
 from jobs.bench import analytics as ab
 from jobs.common.cli import main
 
@@ -20,8 +21,8 @@ def test_days_come_from_the_lake_or_a_clear_error(tmp_path):
 def test_module_lines_are_parsed():
     out = ("[analytics] indicators: 1200 rows in 14 s\nnoise\n[analytics] leadlag: 0 rows in 3 s\n"
            "Analytics as of 2020-03-19:\n")
-    assert ab.parse_modules(out) == {"indicators": {"rows": 1200, "seconds": 14.0},
-                                     "leadlag": {"rows": 0, "seconds": 3.0}}
+    assert parse_log(out) == {"indicators": {"rows": 1200, "seconds": 14.0},
+                              "leadlag": {"rows": 0, "seconds": 3.0}}
 
 
 def test_scratch_lake_links_inputs_and_leaves_outputs_out(tmp_path):
