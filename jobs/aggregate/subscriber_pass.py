@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from jobs.aggregate import stays
+from jobs.aggregate.arrays import prev_next, runs, starts
 from jobs.aggregate.cell_locations import res_col
 
 KEY = ["ds", "operator", "subscriber_key"]
@@ -42,7 +44,6 @@ HEX_SCHEMA = ("ds date, hour int, operator string, resolution int, h3_cell strin
 
 US_PER_S = 1_000_000
 EPOCH = date(1970, 1, 1)
-STAY_PUT_TOLERANCE = 0.1
 
 
 @dataclass(frozen=True)
@@ -105,44 +106,18 @@ def _dates(days: np.ndarray) -> pa.Array:
     return pa.array(days.astype("datetime64[D]"), pa.date32())
 
 
-def _starts(gid: np.ndarray) -> np.ndarray:
-    """Boolean: first row of each run of equal ``gid`` (rows sorted by gid)."""
-    first = np.ones(len(gid), bool)
-    first[1:] = gid[1:] != gid[:-1]
-    return first
-
-
-def _prev_next(gid: np.ndarray, values: np.ndarray, fill=-1) -> tuple:
-    """Per row: has_prev, prev value, has_next, next value within its run of ``gid``."""
-    has_prev = ~_starts(gid)
-    has_next = np.zeros(len(gid), bool)
-    has_next[:-1] = has_prev[1:]
-    prev = np.full(len(values), fill, dtype=values.dtype)
-    prev[1:] = values[:-1]
-    nxt = np.full(len(values), fill, dtype=values.dtype)
-    nxt[:-1] = values[1:]
-    return has_prev, np.where(has_prev, prev, fill), has_next, np.where(has_next, nxt, fill)
-
-
-def _runs(sorted_keys: np.ndarray) -> np.ndarray:
-    """Start offsets of the runs of equal values in ``sorted_keys`` (plus the end)."""
-    if not len(sorted_keys):
-        return np.zeros(1, np.int64)
-    return np.append(np.flatnonzero(_starts(sorted_keys)), len(sorted_keys))
-
-
 def _best_per_group(g: np.ndarray, ng: int, *order: np.ndarray) -> np.ndarray:
     """Rows sorted by group ``g``: per group (of ``ng``), the index of the row with the
     greatest ``order`` values (lexicographic, first key first); -1 for empty groups."""
     out = np.full(ng, -1, np.int64)
     if not len(g):
         return out
-    bounds = _runs(g)
-    starts = bounds[:-1]
+    bounds = runs(g)
+    first_rows = bounds[:-1]
     cand = np.ones(len(g), bool)
     for key in order:
         masked = np.where(cand, key, np.iinfo(np.int64).min)
-        best = np.maximum.reduceat(masked, starts)
+        best = np.maximum.reduceat(masked, first_rows)
         cand &= masked == np.repeat(best, np.diff(bounds))
     rows = np.flatnonzero(cand)
     # several rows equal on every key are identical choices: keep the last
@@ -186,27 +161,18 @@ def summarise(ds: np.ndarray, op: np.ndarray, sub: np.ndarray, ts: np.ndarray, h
     located = lid >= 0
     n_located = np.bincount(gid[located], minlength=ng)
 
-    # located events in time order; one-event oscillations A -> B -> A left out
+    # moves: located events in time order, one-event oscillations A -> X -> A left out
     g_l, l_l, ts_l, hour_l, ds_l = gid[located], lid[located], ts[located], hour[located], ds[located]
     area_codes, _ = loc.cells[int(trip_res)]
-    area = area_codes[l_l]
-    has_prev, prev_area, has_next, next_area = _prev_next(g_l, area)
-    osc = has_prev & has_next & (prev_area == next_area) & (area != prev_area)
-    if max_oscillation_minutes is not None:
-        _, prev_ts, _, next_ts = _prev_next(g_l, ts_l, 0)
-        gap_s = np.floor_divide(next_ts, US_PER_S) - np.floor_divide(prev_ts, US_PER_S)
-        osc &= gap_s < 60 * int(max_oscillation_minutes)
+    area, s_l = area_codes[l_l], np.floor_divide(ts_l, US_PER_S)
+    osc = stays.one_event_oscillations(g_l, area, s_l, max_oscillation_minutes)
+    ping_pong = stays.ping_pong_runs(g_l, area, s_l, osc, max_oscillation_minutes)[~osc]
     keep = ~osc
-    g_m, l_m, hour_m, area_m = g_l[keep], l_l[keep], hour_l[keep], area[keep]
+    g_m, l_m, hour_m, area_m, s_m = g_l[keep], l_l[keep], hour_l[keep], area[keep], s_l[keep]
     dist_m = loc.district_code[l_m]
     x, y = loc.x_km[l_m], loc.y_km[l_m]
-    has_prev, prev_area, has_next, next_area = _prev_next(g_m, area_m)
-    _, prev_dist, _, _ = _prev_next(g_m, dist_m)
-    trip = has_prev & (area_m != prev_area)
-    dtrip = has_prev & (dist_m != prev_dist)
+    has_prev = ~starts(g_m)
     n_m = np.bincount(g_m, minlength=ng)
-    trips = np.bincount(g_m[trip], minlength=ng)
-    district_trips = np.bincount(g_m[dtrip], minlength=ng)
     px, py = np.roll(x, 1), np.roll(y, 1)
     hop = np.where(has_prev, np.hypot(x - np.where(has_prev, px, x), y - np.where(has_prev, py, y)), 0.0)
     km = np.bincount(g_m, weights=hop, minlength=ng)
@@ -216,10 +182,10 @@ def summarise(ds: np.ndarray, op: np.ndarray, sub: np.ndarray, ts: np.ndarray, h
         m2 = np.bincount(g_m, weights=x ** 2 + y ** 2, minlength=ng) / n_m
         rog = np.sqrt(np.maximum(0.0, m2 - mx ** 2 - my ** 2))
     pairs = np.sort(g_m * n_loc + l_m)
-    distinct = np.bincount(pairs[_starts(pairs)] // n_loc, minlength=ng)
+    distinct = np.bincount(pairs[starts(pairs)] // n_loc, minlength=ng)
 
     # first / last / night location (last night event), over the moves
-    start_m = _starts(g_m)
+    start_m = starts(g_m)
     end_m = np.roll(start_m, -1)
     first_loc = np.full(ng, -1, np.int64)
     last_loc = np.full(ng, -1, np.int64)
@@ -230,26 +196,24 @@ def summarise(ds: np.ndarray, op: np.ndarray, sub: np.ndarray, ts: np.ndarray, h
     night = (hour_m >= n_lo) & (hour_m < n_hi)
     night_loc[g_m[night]] = l_m[night]             # in time order: the last assignment wins
 
-    # stay-put: first/last event in another area than its neighbour left out, some tolerance
-    edge = (n_m[g_m] > 2) & ((~has_prev & (area_m != next_area)) | (~has_next & (area_m != prev_area)))
-    n_areas = int(area_codes.max()) + 1 if len(area_codes) else 1
-    core = np.sort(g_m[~edge] * n_areas + area_m[~edge])
-    bounds = _runs(core)
-    core_n = np.diff(bounds)
-    core_g = core[bounds[:-1]] // n_areas
-    core_sum = np.bincount(core_g, weights=core_n, minlength=ng)
-    core_max = np.zeros(ng)
-    if len(core_n):
-        gb = _runs(core_g)
-        core_max[core_g[gb[:-1]]] = np.maximum.reduceat(core_n, gb[:-1])
-    at_rest = (core_sum - core_max) <= STAY_PUT_TOLERANCE * core_sum
+    # stays: the moves without ping-pong runs and pass-by runs; trips are changes between them
+    c = ~ping_pong
+    at_stay = c.copy()
+    at_stay[c] = ~stays.pass_by_runs(g_m[c], area_m[c], s_m[c], x[c], y[c])
+    g_s, area_s, dist_s = g_m[at_stay], area_m[at_stay], dist_m[at_stay]
+    has_prev, prev_area, _, _ = prev_next(g_s, area_s)
+    _, prev_dist, _, _ = prev_next(g_s, dist_s)
+    trip = has_prev & (area_s != prev_area)
+    dtrip = has_prev & (dist_s != prev_dist)
+    trips = np.bincount(g_s[trip], minlength=ng)
+    district_trips = np.bincount(g_s[dtrip], minlength=ng)
 
     # modal location of the day and of the work hours (ties: the latest event), over all located
     lo, hi = work_hours
     in_work = np.isin(ds_l, np.array(sorted(working_days), dtype=np.int64)) & (hour_l >= lo) & (hour_l < hi)
     by_key = np.argsort(g_l * n_loc + l_l, kind="stable")      # groups, then loc, then time
     keys = (g_l * n_loc + l_l)[by_key]
-    bounds = _runs(keys)
+    bounds = runs(keys)
     k_start, k_end = bounds[:-1], bounds[1:] - 1
     k_g, k_l = keys[k_start] // n_loc, keys[k_start] % n_loc
     k_n = np.diff(bounds)
@@ -263,7 +227,7 @@ def summarise(ds: np.ndarray, op: np.ndarray, sub: np.ndarray, ts: np.ndarray, h
 
     # district trips (origin, destination) in time order, for the OD table
     od_rows = np.flatnonzero(dtrip)
-    od_offsets = np.searchsorted(g_m[od_rows], np.arange(ng + 1)).astype(np.int32)
+    od_offsets = np.searchsorted(g_s[od_rows], np.arange(ng + 1)).astype(np.int32)
     any_located = n_located > 0
     return {
         "head": order[first], "ds": ds[first], "op": op[first], "sub": sub[first],
@@ -271,10 +235,10 @@ def summarise(ds: np.ndarray, op: np.ndarray, sub: np.ndarray, ts: np.ndarray, h
         "trips": trips, "district_trips": district_trips,
         "radius_gyration_km": np.where(any_located, rog, np.nan),
         "km_travelled": np.where(any_located, km, np.nan),
-        "stay_put": any_located & (n_m > 0) & at_rest,
+        "stay_put": any_located & (n_m > 0) & (trips == 0),
         "first_loc": first_loc, "last_loc": last_loc, "night_loc": night_loc, "day_loc": day_loc,
         "modal_loc": modal_loc, "main_loc": np.where(night_loc >= 0, night_loc, modal_loc),
-        "od_offsets": od_offsets, "od_origin": dist_m[od_rows - 1], "od_destination": dist_m[od_rows],
+        "od_offsets": od_offsets, "od_origin": dist_s[od_rows - 1], "od_destination": dist_s[od_rows],
     }
 
 
@@ -343,7 +307,7 @@ def hex_counts(ds: np.ndarray, op: np.ndarray, sub: np.ndarray, hour: np.ndarray
     key = (slot * n_loc + lid) * n_sub + sub
     order = np.argsort(key)
     skey = key[order]
-    b = _runs(skey)
+    b = runs(skey)
     uk, n_ev = skey[b[:-1]], np.diff(b)                     # distinct (slot, finest cell, subscriber)
     t_sub, t_loc, t_slot = uk % n_sub, (uk // n_sub) % n_loc, uk // n_sub // n_loc
     t_home = home[order[b[:-1]]]
@@ -356,11 +320,11 @@ def hex_counts(ds: np.ndarray, op: np.ndarray, sub: np.ndarray, hour: np.ndarray
         k2 = (t_slot * n_cell + cell) * n_sub + t_sub
         o2 = np.argsort(k2)
         s2 = k2[o2]
-        b2 = _runs(s2)                                      # distinct (slot, cell, subscriber)
+        b2 = runs(s2)                                      # distinct (slot, cell, subscriber)
         ev2 = np.add.reduceat(n_ev[o2], b2[:-1])
         res2 = np.maximum.reduceat(resident[o2], b2[:-1])
         cells_key = s2[b2[:-1]] // n_sub
-        b3 = _runs(cells_key)                               # (slot, cell)
+        b3 = runs(cells_key)                               # (slot, cell)
         c = cells_key[b3[:-1]]
         c_slot = c // n_cell
         out[int(res)] = {"ds": c_slot // 24 // n_op + d0, "op": (c_slot // 24) % n_op, "hour": c_slot % 24,

@@ -7,21 +7,23 @@ subscriber_key). The figures come from one vectorised pass per partition
 (``jobs.aggregate.subscriber_pass``): the events of a subscriber-day are sorted once by time (then
 loc_id) and every definition below is computed on that order.
 
-Definitions (the field's standard ones, DESIGN.md section 5):
-- the located events of a subscriber-day in time order form a sequence of areas (cells at the
-  map resolution, ``trip_res``); a *trip* is a change of area between consecutive located
-  events, a *district trip* a change of district. A single event in another area between two
-  events in the same area (A -> B -> A) is read as a handover oscillation between neighbouring
-  cells (a subscriber at rest is served now and then by the second-best cell) and left out of
-  the sequence, not counted as two trips; ``max_oscillation_minutes`` can limit the rule to
-  short excursions. On the synthetic city this brings trips per person within a few percent
-  of the true count; without it, oscillations double the trips of people at rest.
-- radius of gyration: root-mean-square distance of the located events from their centroid (km);
-  km travelled: summed distance between consecutive locations (cell centres);
-- stay-put: the day's located events in a single area, up to handover noise: oscillations left
-  out, a first or last event in another area than its neighbour left out, and at most
-  ``STAY_PUT_TOLERANCE`` (10 %) of the rest elsewhere (two consecutive events on the second-best
-  cell happen to people at rest all day long with dense records);
+Definitions (the field's standard ones, DESIGN.md section 5; the rules and why in
+``jobs.aggregate.stays``):
+- the located events of a subscriber-day in time order, in areas (cells at the map resolution,
+  ``trip_res``). One-event handover oscillations (A -> B -> A: a subscriber at rest served now
+  and then by the second-best cell) are left out; what remains are the day's *moves*.
+  ``max_oscillation_minutes`` can limit the oscillation rules to short excursions.
+- *stays*: the moves without ping-pong runs (a longer run on the same day's oscillation partner
+  of the area around it) and without pass-by runs (under ``stays.MIN_STAY_MINUTES`` and on the
+  way between the runs before and after it: events on the move while crossing an area). A
+  *trip* is a change of area between consecutive stays, a *district trip* a change of district
+  (the origin and destination districts feed the OD table). On the synthetic city's dense
+  records this gives trips per person within about 10 % of the true count of changes of area
+  between stays. Counting every change of area between events instead triples them: every area
+  a journey crosses would count.
+- radius of gyration: root-mean-square distance of the moves from their centroid (km);
+  km travelled: summed distance between consecutive moves (cell centres);
+- stay-put: located, and no trip that day;
 - night cell: location of the last event in the night hours (``timeline.night_hours``);
   day cell: modal location in the work hours (``timeline.work_hours``) of a working day;
   modal cell: the day's most frequent location (ties: the latest) — the inputs of home and
@@ -36,7 +38,6 @@ from jobs.aggregate import subscriber_pass
 
 KEY = subscriber_pass.KEY
 MAX_OSCILLATION_MINUTES = None     # any gap
-STAY_PUT_TOLERANCE = subscriber_pass.STAY_PUT_TOLERANCE
 COLUMNS = [*KEY, "events", "located_events", "distinct_h3_cells", "trips", "district_trips",
            "radius_gyration_km", "km_travelled", "stay_put", "first_h3_cell", "last_h3_cell",
            "night_h3_cell", "day_h3_cell", "modal_h3_cell", "main_district"]

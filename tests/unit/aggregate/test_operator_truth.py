@@ -106,6 +106,30 @@ def test_lockdown_effect_on_trips_and_stay_put_within_5_points(aggregated_city):
         assert stay_pp == pytest.approx(t["area_stay_put_share"]["change_pp"], abs=5), kind
 
 
+def _levels(mob: pd.DataFrame, kinds: dict, start: date) -> dict:
+    mob = mob[mob["geo_level"] == "district"].assign(kind=lambda x: x["district"].map(kinds),
+                                                     state=lambda x: np.where(pd.to_datetime(x["ds"]) >= pd.Timestamp(start),
+                                                                              "restricted", "baseline"))
+    return {(k, state): (np.average(g["trips_per_person"], weights=g["subscribers"]),
+                         np.average(g["stay_put_share"], weights=g["subscribers"]))
+            for (k, state), g in mob.groupby(["kind", "state"])}
+
+
+def test_trips_per_person_and_stay_put_levels_match_the_true_stays(aggregated_city):
+    """Levels, not only changes: trips are changes of area between stays, so areas crossed on the
+    way and handover noise must not count (counting every change of area between events gave
+    three times the true trips)."""
+    truth = aggregated_city.manifest["ground_truth"]["restriction_effects"]["R1"]
+    kinds = {d: k for k, ds in aggregated_city.cfg["district_types"].items() for d in ds}
+    got = _levels(read(aggregated_city, "agg_mobility__district_day"), kinds, date.fromisoformat(truth["start"]))
+    assert len(got) == 2 * len(set(kinds.values()))
+    for (kind, state), (trips, stay) in got.items():
+        t = truth["observed"][kind]["working_day"]
+        want_trips, want_stay = t["area_trips_per_person"][state], t["area_stay_put_share"][state]
+        assert trips == pytest.approx(want_trips, rel=0.15), (kind, state, trips, want_trips)
+        assert stay == pytest.approx(want_stay, abs=0.06), (kind, state, stay, want_stay)
+
+
 def test_renamed_and_moved_cells_are_located_on_both_sides_of_the_change(aggregated_city, geo):
     dim, anchors = geo
     changes = aggregated_city.manifest["ground_truth"]["network_changes"]

@@ -1,8 +1,10 @@
-"""The vectorised per-partition pass (``jobs.aggregate.subscriber_pass``) against the window-function
-implementation it replaced (``window_reference``): same rows and values for trajectories, district
-trips and hex-hour counts, on random subscriber-days built to hit every rule (handover
-oscillations, unlocated events, night and work hours, non-working days, several operators), and
-on the small synthetic city's staged events."""
+"""The vectorised per-partition pass (``jobs.aggregate.subscriber_pass``) against two references:
+the window-function implementation it replaced (``window_reference``) for the trajectory columns
+and hex-hour counts, and a plain-Python reading of the stay rules (``stay_reference``) for trips,
+district trips, stay-put and the OD trips. Same rows and values, on random subscriber-days built
+to hit every rule (handover oscillations and ping-pong runs, journeys through areas on the way,
+unlocated events, night and work hours, non-working days, several operators), and on the small
+synthetic city's staged events."""
 
 import random
 from datetime import date, datetime, timedelta
@@ -14,6 +16,7 @@ from pyspark.sql import functions as F
 from jobs.aggregate import hex_hours, trajectories
 from jobs.aggregate.located_events import by_subscriber
 
+from tests.unit.aggregate import stay_reference
 from tests.unit.aggregate import window_reference as ref
 
 D1, D2 = date(2020, 3, 20), date(2020, 3, 21)          # a Friday (working) and a Saturday
@@ -21,12 +24,15 @@ NIGHT, WORK = (0, 6), (9, 18)
 EV_SCHEMA = "ds date, operator string, subscriber_key bigint, event_ts_utc timestamp, hour int, loc_id int"
 DIM_SCHEMA = "loc_id int, h3_r9 string, h3_r8 string, h3_r7 string, district string, x_km double, y_km double"
 FLOATS = ("radius_gyration_km", "km_travelled")
+STAY_COLUMNS = ["trips", "district_trips", "stay_put"]
 
 
 def random_dim(n: int = 14) -> list[tuple]:
+    """Cells about 1 km apart along a road, so that some runs lie on the way between their
+    neighbours (passed through) and others do not."""
     rng = random.Random(7)
     return [(i, f"c9_{i:02d}", f"c8_{i // 2}", f"c7_{i // 5}", f"D{i // 4}",
-             rng.uniform(-5, 5), rng.uniform(-5, 5)) for i in range(n)]
+             i + rng.uniform(-0.3, 0.3), rng.uniform(-0.4, 0.4)) for i in range(n)]
 
 
 def random_events(subscribers: int = 400, seed: int = 3) -> list[tuple]:
@@ -74,18 +80,23 @@ def assert_same(new: pd.DataFrame, old: pd.DataFrame, floats=FLOATS) -> None:
 
 def compare(spark, located, dim, trip_res: int, working: list, fine_res: int, resolutions: list[int],
             homes, parts: int, max_minutes=None) -> dict:
-    """Both implementations on the same located events; returns the row counts compared."""
+    """The pass against both references on the same located events; returns what was compared."""
     located = by_subscriber(located, parts).cache()
     summaries = trajectories.summaries(located, dim, trip_res, working, NIGHT, WORK, max_minutes).cache()
     mv = ref.moves(located, dim, trip_res, max_minutes)
     old = ref.subscriber_days(located, mv, dim, working, NIGHT, WORK, fine_res)
     key = ["ds", "operator", "subscriber_key"]
     new_days = as_pandas(trajectories.subscriber_days(summaries), key)
-    assert_same(new_days, as_pandas(old.select(*trajectories.COLUMNS), key))
+    window_cols = [c for c in trajectories.COLUMNS if c not in STAY_COLUMNS]
+    assert_same(new_days[window_cols], as_pandas(old.select(*window_cols), key))
 
+    stay_days, stay_od = stay_reference.subscriber_days(located.toPandas(), dim.toPandas(), trip_res, max_minutes)
+    stay_days = stay_days.sort_values(key, ignore_index=True)
+    assert_same(new_days[key + STAY_COLUMNS], stay_days[key + STAY_COLUMNS].astype(new_days[key + STAY_COLUMNS].dtypes))
     od_key = key + ["origin_district", "destination_district"]
     new_od = trajectories.district_trips(summaries).groupBy(*od_key).agg(F.count(F.lit(1)).alias("trips"))
-    assert_same(as_pandas(new_od, od_key), as_pandas(ref.od_trip_counts(mv).select(*od_key, "trips"), od_key))
+    new_od_pd = as_pandas(new_od, od_key).astype({"trips": "int64"})
+    assert_same(new_od_pd, stay_od.astype({"trips": "int64"}).sort_values(od_key, ignore_index=True))
 
     hex_key = ["ds", "hour", "operator", "resolution", "h3_cell"]
     cols = hex_key + ["subscribers", "residents", "events"]
@@ -95,8 +106,9 @@ def compare(spark, located, dim, trip_res: int, working: list, fine_res: int, re
     for c in ("resolution", "subscribers", "residents", "events"):
         new_hex_pd[c], old_hex_pd[c] = new_hex_pd[c].astype("int64"), old_hex_pd[c].astype("int64")
     assert_same(new_hex_pd, old_hex_pd)
-    n = {"days": len(new_days), "od": new_od.count(), "hex": len(new_hex_pd),
-         "stay_put": int(new_days["stay_put"].sum()), "trips": int(new_days["trips"].sum())}
+    n = {"days": len(new_days), "od": len(new_od_pd), "hex": len(new_hex_pd),
+         "stay_put": int(new_days["stay_put"].sum()), "trips": int(new_days["trips"].sum()),
+         "ping_pong": int(stay_days["ping_pong"].sum()), "pass_by": int(stay_days["pass_by"].sum())}
     summaries.unpersist()
     located.unpersist()
     return n
@@ -111,8 +123,11 @@ def test_pass_equals_window_functions_on_random_days(spark, max_minutes):
                                    for s in range(0, 400, 2) for d in (D1, D2)],
                                   "ds date, operator string, subscriber_key bigint, home_h3_cell string")
     n = compare(spark, located, dim, 8, [D1], 9, [9, 8, 7], homes, 3, max_minutes)
-    # the random days exercise every branch: trips, people at rest, district trips, residents
+    # the random days exercise every branch: trips, people at rest, district trips, residents,
+    # runs passed through on the way and (without a time limit: random events are sparse)
+    # ping-pong runs
     assert n["days"] > 500 and n["od"] > 100 and n["stay_put"] > 50 and n["trips"] > 200
+    assert n["pass_by"] > 20 and (max_minutes is not None or n["ping_pong"] > 20), str(n)
 
 
 def test_pass_equals_window_functions_on_the_small_city(spark, city_cfg, aggregated_city, period):
@@ -131,3 +146,4 @@ def test_pass_equals_window_functions_on_the_small_city(spark, city_cfg, aggrega
     n = compare(spark, located, geo.dim, int(city_cfg["h3"]["map_resolution"]), working, geo.resolutions[0],
                 geo.resolutions, homes, 4)
     assert n["days"] > 4000 and n["od"] > 1000 and n["hex"] > 1000
+    assert n["ping_pong"] > 1000 and n["pass_by"] > 10_000, str(n)

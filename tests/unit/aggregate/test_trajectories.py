@@ -59,13 +59,39 @@ def test_a_one_event_handover_oscillation_is_not_a_trip(spark, dim):
     assert (limited[1]["trips"], limited[2]["trips"]) == (0, 2)
 
 
-def test_stay_put_tolerates_handover_noise_of_a_day_at_rest(spark, dim):
-    rest = [ev(1, 30 * i, 0) for i in range(1, 21)] + [ev(1, 301, 1), ev(1, 302, 1)]   # 2 of 22 elsewhere
-    edge = [ev(2, 5, 1)] + [ev(2, 30 * i, 0) for i in range(1, 10)]                     # first event on B
-    out = [ev(3, 30 * i, 0) for i in range(1, 7)] + [ev(3, 300 + i, 2) for i in range(4)]  # 4 of 10 at B
-    t = days(spark, dim, rest + edge + out)
-    assert (t[1]["trips"], t[1]["stay_put"]) == (2, True)
-    assert t[2]["stay_put"] and not t[3]["stay_put"]
+def test_stay_put_is_a_day_without_a_trip_handover_noise_left_out(spark, dim):
+    # at rest all day: B is the second-best cell's area (one-event oscillations at 151 and 451),
+    # so two events in a row on B (301, 302) and a first event on B are ping-pong, not trips
+    rest = [ev(1, 30 * i, 0) for i in range(1, 21)] + [ev(1, 151, 1), ev(1, 301, 1), ev(1, 302, 1), ev(1, 451, 1)]
+    edge = [ev(2, 5, 1)] + [ev(2, 30 * i, 0) for i in range(1, 10)] + [ev(2, 100, 1)]
+    unknown = [ev(3, 30 * i, 0) for i in range(1, 16)] + [ev(3, 301, 1), ev(3, 302, 1)]    # no oscillation to B
+    out = [ev(4, 30 * i, 0) for i in range(1, 7)] + [ev(4, 300 + i, 2) for i in range(4)]  # 4 of 10 at C
+    t = days(spark, dim, rest + edge + unknown + out)
+    assert (t[1]["trips"], t[1]["stay_put"]) == (0, True)
+    assert (t[2]["trips"], t[2]["stay_put"]) == (0, True)
+    assert (t[3]["trips"], t[3]["stay_put"]) == (2, False)      # a short stay next door: it counts
+    assert (t[4]["trips"], t[4]["stay_put"]) == (1, False)
+    assert t[1]["distinct_h3_cells"] == 2                      # every event still locates the subscriber
+
+
+def test_areas_passed_through_on_a_journey_are_not_trips(spark):
+    # a road of areas 1 km apart from home (x = 0) to work (x = 6), district A up to x = 2
+    road = [(i, f"c{i}", f"a{i}", "A" if i < 3 else "B", float(i), 0.0) for i in range(7)]
+    road += [(7, "c7", "a7", "A", 0.0, 3.0)]                  # a shop 3 km off the road
+    dim = spark.createDataFrame(road, DIM_SCHEMA)
+    home, work = [ev(1, m, 0) for m in (60, 300, 470)], [ev(1, m, 6) for m in (540, 700, 1000)]
+    commute = home + [ev(1, 480 + 10 * i, i) for i in range(1, 6)] + work           # 5 areas crossed in 50 min
+    stop = ([ev(2, m, 0) for m in (60, 470)] + [ev(2, 480, 1), ev(2, 490, 2), ev(2, 510, 2)]
+            + [ev(2, 540, 4), ev(2, 560, 6), ev(2, 900, 6)])                        # 20 minutes at x = 2
+    shop = [ev(3, m, 0) for m in (60, 600)] + [ev(3, 620, 7), ev(3, 630, 7)] + [ev(3, m, 0) for m in (650, 900)]
+    t = days(spark, dim, commute + stop + shop)
+    assert (t[1]["trips"], t[1]["district_trips"], t[1]["stay_put"]) == (1, 1, False)
+    assert t[1]["km_travelled"] == pytest.approx(6.0)          # the whole way is still travelled
+    assert (t[2]["trips"], t[2]["district_trips"]) == (2, 1)    # home -> stop (x = 2, district A) -> work
+    assert t[3]["trips"] == 2                                  # 10 minutes at the shop, off the way: a stay
+    od = (trajectories.district_trips(trajectories.summaries(
+        spark.createDataFrame(commute, EV_SCHEMA).repartition(1), dim, 8, [D], (0, 6), (9, 18))).collect())
+    assert [(r["origin_district"], r["destination_district"]) for r in od] == [("A", "B")]
 
 
 def test_subscriber_with_only_unlocated_events_is_kept(spark, dim):

@@ -1,6 +1,8 @@
-"""The window-function implementation of trajectories, hex-hour counts and OD trips that the
-vectorised per-partition pass (``jobs.aggregate.subscriber_pass``) replaced: kept here only as
-the reference the equivalence tests compare the pass against (same rows, same values)."""
+"""The window-function implementation of trajectories and hex-hour counts that the vectorised
+per-partition pass (``jobs.aggregate.subscriber_pass``) replaced: kept here only as the
+reference the equivalence tests compare the pass against (same rows, same values). Trips,
+district trips, stay-put and the OD trips follow the stay rules, whose reference is
+``stay_reference``."""
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -9,12 +11,11 @@ from jobs.aggregate.cell_locations import res_col
 
 KEY = ["ds", "operator", "subscriber_key"]
 MAX_OSCILLATION_MINUTES = None     # any gap
-STAY_PUT_TOLERANCE = 0.1
 
 
 def moves(located: DataFrame, dim: DataFrame, trip_res: int,
           max_oscillation_minutes: int | None = MAX_OSCILLATION_MINUTES) -> DataFrame:
-    """Located events with their trip area and the previous one, oscillations removed."""
+    """Located events with their trip area, one-event oscillations removed."""
     w = Window.partitionBy(*KEY).orderBy("event_ts_utc", "loc_id")
     d = F.broadcast(dim.select("loc_id", F.col(res_col(trip_res)).alias("area"), "district", "x_km", "y_km"))
     ev = located.where(F.col("loc_id").isNotNull()).join(d, "loc_id")
@@ -24,22 +25,8 @@ def moves(located: DataFrame, dim: DataFrame, trip_res: int,
     if max_oscillation_minutes is not None:
         oscillation = oscillation & (gap_s < 60 * max_oscillation_minutes)
     ev = ev.withColumn("_osc", F.coalesce(oscillation, F.lit(False))).where(~F.col("_osc")).drop("_osc")
-    return (ev.withColumn("prev_area", F.lag("area").over(w))
-            .withColumn("prev_district", F.lag("district").over(w))
-            .withColumn("hop_km", F.hypot(F.col("x_km") - F.lag("x_km").over(w),
+    return (ev.withColumn("hop_km", F.hypot(F.col("x_km") - F.lag("x_km").over(w),
                                           F.col("y_km") - F.lag("y_km").over(w))))
-
-
-def _stay_put(mv: DataFrame, tolerance: float = STAY_PUT_TOLERANCE) -> DataFrame:
-    """Per subscriber-day: at_rest, the stay-put rule of the module docstring."""
-    w = Window.partitionBy(*KEY).orderBy("event_ts_utc", "loc_id")
-    nxt, n = F.lead("area").over(w), F.count(F.lit(1)).over(Window.partitionBy(*KEY))
-    edge = (n > 2) & ((F.col("prev_area").isNull() & (F.col("area") != nxt))
-                      | (nxt.isNull() & (F.col("area") != F.col("prev_area"))))
-    core = mv.withColumn("_edge", F.coalesce(edge, F.lit(False))).where(~F.col("_edge"))
-    per_area = core.groupBy(*KEY, "area").agg(F.count(F.lit(1)).alias("n"))
-    return per_area.groupBy(*KEY).agg(
-        ((F.sum("n") - F.max("n")) <= F.lit(tolerance) * F.sum("n")).alias("at_rest"))
 
 
 def _modal(located: DataFrame, working_days: list, work_hours: tuple[int, int]) -> DataFrame:
@@ -58,15 +45,13 @@ def _modal(located: DataFrame, working_days: list, work_hours: tuple[int, int]) 
 
 def subscriber_days(located: DataFrame, mv: DataFrame, dim: DataFrame, working_days: list,
                     night_hours: tuple[int, int], work_hours: tuple[int, int], fine_res: int) -> DataFrame:
-    """Located events (all of them, unlocated included) and their ``moves`` -> private_trajectories rows."""
+    """Located events (all of them, unlocated included) and their ``moves`` -> private_trajectories
+    rows but trips, district_trips and stay_put."""
     n_lo, n_hi = night_hours
     counts = located.groupBy(*KEY).agg(F.count(F.lit(1)).alias("events"),
                                        F.count("loc_id").alias("located_events"))
     night = (F.col("hour") >= n_lo) & (F.col("hour") < n_hi)
     metrics = mv.groupBy(*KEY).agg(
-        F.sum((F.col("prev_area").isNotNull() & (F.col("area") != F.col("prev_area"))).cast("int")).alias("trips"),
-        F.sum((F.col("prev_district").isNotNull() & (F.col("district") != F.col("prev_district"))).cast("int"))
-        .alias("district_trips"),
         F.count_distinct("loc_id").alias("distinct_h3_cells"),
         F.coalesce(F.sum("hop_km"), F.lit(0.0)).alias("km_travelled"),
         F.sqrt(F.greatest(F.lit(0.0), F.avg(F.col("x_km") ** 2 + F.col("y_km") ** 2)
@@ -74,8 +59,7 @@ def subscriber_days(located: DataFrame, mv: DataFrame, dim: DataFrame, working_d
         F.min_by("loc_id", F.struct("event_ts_utc", "loc_id")).alias("first_loc"),
         F.max_by("loc_id", F.struct("event_ts_utc", "loc_id")).alias("last_loc"),
         F.max_by(F.when(night, F.col("loc_id")), F.when(night, F.struct("event_ts_utc", "loc_id"))).alias("night_loc"))
-    out = (counts.join(metrics, KEY, "left").join(_stay_put(mv), KEY, "left")
-           .join(_modal(located, working_days, work_hours), KEY, "left"))
+    out = (counts.join(metrics, KEY, "left").join(_modal(located, working_days, work_hours), KEY, "left"))
     cells = dim.select("loc_id", F.col(res_col(fine_res)).alias("h3"), "district")
     for name in ("first", "last", "night", "day", "modal"):
         c = F.broadcast(cells.select(F.col("loc_id").alias(f"{name}_loc"),
@@ -87,11 +71,8 @@ def subscriber_days(located: DataFrame, mv: DataFrame, dim: DataFrame, working_d
         *KEY, F.col("events").cast("int").alias("events"),
         F.col("located_events").cast("int").alias("located_events"),
         F.coalesce(F.col("distinct_h3_cells"), F.lit(0)).cast("int").alias("distinct_h3_cells"),
-        F.coalesce(F.col("trips"), F.lit(0)).cast("int").alias("trips"),
-        F.coalesce(F.col("district_trips"), F.lit(0)).cast("int").alias("district_trips"),
         F.when(located_any, F.col("radius_gyration_km")).alias("radius_gyration_km"),
         F.when(located_any, F.col("km_travelled")).alias("km_travelled"),
-        (located_any & F.coalesce(F.col("at_rest"), F.lit(False))).alias("stay_put"),
         "first_h3_cell", "last_h3_cell", "night_h3_cell", "day_h3_cell", "modal_h3_cell",
         F.coalesce(F.col("night_district"), F.col("modal_district")).alias("main_district"))
 
@@ -130,11 +111,3 @@ def hex_hour_counts(sub_hours: DataFrame, homes: DataFrame, dim: DataFrame,
     for p in parts[1:]:
         out = out.unionByName(p)
     return out
-
-
-def od_trip_counts(moves: DataFrame) -> DataFrame:
-    """Moves -> ds, operator, subscriber_key, origin_district, destination_district, trips."""
-    return (moves.where(F.col("prev_district").isNotNull() & (F.col("district") != F.col("prev_district")))
-            .groupBy("ds", "operator", "subscriber_key", F.col("prev_district").alias("origin_district"),
-                     F.col("district").alias("destination_district"))
-            .agg(F.count(F.lit(1)).alias("trips")))

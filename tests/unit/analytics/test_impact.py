@@ -57,10 +57,8 @@ def test_lockdown_effect_recovered_per_zone_type_and_city(impact_rows, analysed_
 
 
 def test_lockdown_effect_recovered_per_district(impact_rows, analysed_year_city):
-    """Each district against its own realised effect. About 100 subscribers per district, and the
-    event-level measurement under-reacts by ~3 points (short stays unseen), so a district may
-    land just outside 5 points: the mean error over districts must be within 5, none beyond 7.5
-    (measured: mean 3.0, worst 5.6)."""
+    """Each district against its own realised effect, every one within 5 points (measured: trips
+    per person within 2.3 points, stay-put share within 4.2; about 100 subscribers a district)."""
     truth = analysed_year_city.manifest["ground_truth"]["restriction_effects"]["R1"]["observed_by_district"]
     rows = impact_rows[(impact_rows["restriction_id"] == "R1") & (impact_rows["geo_level"] == "district")]
     assert set(rows["geo_id"]) == {d["name"] for d in analysed_year_city.cfg["districts"]} == set(truth)
@@ -68,8 +66,7 @@ def test_lockdown_effect_recovered_per_district(impact_rows, analysed_year_city)
         got = rows[rows["indicator"] == indicator]
         errors = {r.geo_id: abs(r.effect_pct - true_change(truth[r.geo_id], indicator)) for r in got.itertuples()}
         assert len(errors) == len(truth)
-        assert sum(errors.values()) / len(errors) <= TOLERANCE_PP, (indicator, errors)
-        assert max(errors.values()) <= 1.5 * TOLERANCE_PP, (indicator, errors)
+        assert max(errors.values()) <= TOLERANCE_PP, (indicator, errors)
 
 
 def test_rows_cover_every_restriction_and_say_why_an_effect_is_missing(impact_rows, analysed_year_city):
