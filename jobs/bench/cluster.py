@@ -116,13 +116,13 @@ def bench_size(events: int, repeats: int, workdir: Path, workers: int = 2, worke
 
 
 def write_results(out_dir: Path, results: list[dict]) -> Path:
-    from jobs.bench.run import _machine, merge_by_size
+    from jobs.bench.run import machine_info, merge_by_size
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "cluster.json"
     doc = {"benchmark": "aggregate_local_vs_standalone", "measured_at": datetime.now(timezone.utc).isoformat(),
-           "machine": _machine(), "day": agg.DAY.isoformat(),
+           "machine": machine_info(), "day": agg.DAY.isoformat(),
            "what": "jobs.aggregate.operator_daily.run on local[2] and on a standalone cluster of 1-core workers "
                    "on the same machine; session start-up excluded (startup_s)",
            "results": merge_by_size(path, results)}

@@ -28,7 +28,8 @@ BENCHES = ("simulate", "aggregate")
 EVENTS_PER_SUBSCRIBER = 50
 
 
-def _machine() -> dict:
+def machine_info() -> dict:
+    """The machine a result was measured on: cores, Python, platform, memory and load."""
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
             "memory_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
             "load_avg_1_5_15": [round(x, 2) for x in os.getloadavg()]}
@@ -95,7 +96,7 @@ def merge_by_size(path: Path, results: list[dict]) -> list[dict]:
 def _write(out_dir: Path, name: str, benchmark: str, results: list[dict]) -> Path:
     path = out_dir / name
     doc = {"benchmark": benchmark, "measured_at": datetime.now(timezone.utc).isoformat(),
-           "machine": _machine(), "results": merge_by_size(path, results)}
+           "machine": machine_info(), "results": merge_by_size(path, results)}
     path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     return path
 
@@ -137,7 +138,7 @@ def run_benchmarks(out_dir: Path, sizes: list[int] | None, repeats: int = 3,
                 finally:
                     if city is not None and city != landing and not keep:
                         shutil.rmtree(city, ignore_errors=True)
-                written.append(aggregate.write_results(out_dir, agg, _machine()))
+                written.append(aggregate.write_results(out_dir, agg, machine_info()))
     for path in dict.fromkeys(written):
         print(f"results: {path}")
     return list(dict.fromkeys(written))

@@ -198,7 +198,7 @@ def _has_aggregates(paths: Paths) -> bool:
 
 def _bench_analytics(args, paths: Paths) -> None:
     from jobs.bench.analytics import BenchInputError, bench_analytics, write_results
-    from jobs.bench.run import _machine
+    from jobs.bench.run import machine_info
 
     try:
         result = bench_analytics(paths, args.repeats, workdir=args.workdir)
@@ -206,7 +206,7 @@ def _bench_analytics(args, paths: Paths) -> None:
         raise SystemExit(str(err)) from None
     print(f"analytics stage over {result['days']} days: median {result['median_wall_s']:.1f} s of "
           f"{result['repeats']} (target {result['target_s']:.0f} s)\nresults: "
-          f"{write_results(paths.bench, result, _machine())}", flush=True)
+          f"{write_results(paths.bench, result, machine_info())}", flush=True)
 
 
 def _pipeline(paths: Paths) -> int:
