@@ -11,8 +11,9 @@ restriction covers every geography, a district-scoped one its districts), a segm
 trend change, Newey-West (HAC) confidence intervals. The pre window stops at the end of the
 previous restriction in force for that geography, the post window at the restriction's end, the
 next restriction's start or ds. Effects are in percent of the counterfactual for counts and
-means, in percentage points for shares, in index points for the mobility index. Each series is
-one pandas task (Spark groupBy + applyInPandas).
+means, in percentage points for shares, in index points for the mobility index; a percent
+effect and its CI are truncated at -100 % (with a note). Each series is one pandas task (Spark
+groupBy + applyInPandas).
 """
 
 from datetime import date, timedelta
@@ -85,13 +86,18 @@ def impact_group(pdf: pd.DataFrame, restrictions: list[dict], ds: date, w: Windo
         post_to = min([d - timedelta(days=1) for d in later] + ([r["end_date"]] if r["end_date"] else []),
                       default=None)
         fit = segmented_fit(y, r["start_date"], ds, w, scale, holidays, pre_from, post_to)
+        effect, low, high, note = fit.effect, fit.ci_low, fit.ci_high, fit.note or None
+        if scale == "percent" and low is not None and low < -100.0:
+            # the indicators are counts and means: none can fall by more than all of it
+            effect, low = max(effect, -100.0), -100.0
+            note = "; ".join(filter(None, [note, "CI truncated at -100 % (the indicator cannot fall below zero)"]))
         rows.append({"restriction_id": r["restriction_id"], "geo_level": key["geo_level"],
-                     "geo_id": key["geo_id"], "indicator": key["indicator"], "effect_pct": fit.effect,
-                     "ci_low_pct": fit.ci_low, "ci_high_pct": fit.ci_high,
+                     "geo_id": key["geo_id"], "indicator": key["indicator"], "effect_pct": effect,
+                     "ci_low_pct": low, "ci_high_pct": high,
                      "effect_unit": {"pp": "pp", "points": "index_points"}.get(scale, "percent"),
                      "p_value": fit.p_value, "slope_change_per_day": fit.slope_change,
                      "counterfactual": fit.counterfactual, "pre_days": fit.pre_days,
-                     "post_days": fit.post_days, "note": fit.note or None})
+                     "post_days": fit.post_days, "note": note})
     cols = [c.split(" ")[0] for c in OUT_SCHEMA.split(", ")]
     out = pd.DataFrame(rows, columns=cols)
     return out.astype({"pre_days": "int32", "post_days": "int32"})

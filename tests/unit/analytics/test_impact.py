@@ -126,3 +126,24 @@ def test_impact_group_windows_follow_neighbouring_restrictions():
     assert out.loc["R2", "post_days"] == 29
     assert out.loc["R1", "effect_pct"] == pytest.approx(-66.7, abs=2)
     assert out.loc["R2", "effect_pct"] == pytest.approx(-40.0, abs=2)
+
+
+def test_a_percent_effect_and_its_ci_never_fall_below_minus_100():
+    """A median that drops to zero (most people at home: radius of gyration 0) gives a -100 %
+    effect whose delta-method CI would reach below -100 %: truncated there, and said so."""
+    import numpy as np
+    import pandas as pd
+
+    from jobs.analytics.its import Window
+
+    days = pd.date_range("2020-01-03", "2020-05-01")
+    noise = np.random.default_rng(5).normal(0, 0.3, len(days))
+    value = np.where(days >= "2020-03-19", 0.0, np.maximum(0.1, 1.0 + noise))
+    pdf = pd.DataFrame({"ds": days.date, "geo_level": "city", "geo_id": "Almaty", "unit": "km",
+                        "indicator": "mobility_radius_gyration_km_median", "value": value})
+    rs = [dict(restriction_id="R1", start_date=date(2020, 3, 19), end_date=None, scope="city",
+               measure="lockdown", stringency=85.0)]
+    row = impact.impact_group(pdf, rs, date(2020, 5, 1), Window(), frozenset()).iloc[0]
+    assert row["effect_unit"] == "percent"
+    assert row["effect_pct"] == pytest.approx(-100.0, abs=0.5) and row["ci_low_pct"] == -100.0
+    assert -100.0 < row["ci_high_pct"] < 0 and "truncated" in row["note"]
