@@ -48,10 +48,11 @@ def one_event_oscillations(g: np.ndarray, area: np.ndarray, t_s: np.ndarray,
     return osc
 
 
-def _run_starts(g: np.ndarray, area: np.ndarray) -> np.ndarray:
+def _runs(g: np.ndarray, area: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of one area within a group: (first row of each run, run id per row, last row of each run)."""
     first = starts(g)
     first[1:] |= area[1:] != area[:-1]
-    return first
+    return first, np.cumsum(first) - 1, np.append(first[1:], True)
 
 
 def ping_pong_runs(g: np.ndarray, area: np.ndarray, t_s: np.ndarray, osc: np.ndarray,
@@ -66,9 +67,7 @@ def ping_pong_runs(g: np.ndarray, area: np.ndarray, t_s: np.ndarray, osc: np.nda
     if not len(partners) or not len(kept):
         return out
     gk, ak, tk = g[kept], area[kept], t_s[kept]
-    first = _run_starts(gk, ak)
-    rid = np.cumsum(first) - 1
-    last = np.append(first[1:], True)
+    first, rid, last = _runs(gk, ak)
     rg, ra, t_first, t_last = gk[first], ak[first], tk[first], tk[last]
     hp, pa, hn, na = prev_next(rg, ra)
     _, prev_last, _, _ = prev_next(rg, t_last, 0)
@@ -90,9 +89,7 @@ def pass_by_runs(g: np.ndarray, area: np.ndarray, t_s: np.ndarray, x: np.ndarray
     """Events of runs the subscriber was passing through (module docstring)."""
     if not len(g):
         return np.zeros(0, bool)
-    first = _run_starts(g, area)
-    rid = np.cumsum(first) - 1
-    last = np.append(first[1:], True)
+    first, rid, last = _runs(g, area)
     n = np.bincount(rid)
     cx, cy = np.bincount(rid, weights=x) / n, np.bincount(rid, weights=y) / n
     rg = g[first]
